@@ -1,0 +1,122 @@
+"""Hidden checks for ch10_softmax: softmax, cross_entropy, accuracy."""
+
+import torch
+import torch.nn.functional as F
+
+from autograder.checks._common import call, devices, expect_close, expect_tensor, generator
+
+STABILITY_HINT = "Subtract each row's own maximum before exp (it does not change the result)."
+
+
+def check_softmax(softmax):
+    for device in devices():
+        g = generator(10)
+        X = torch.randn(4, 10, generator=g).to(device)
+        X_before = X.clone()
+        P = call(softmax, X, what="softmax of a (4, 10) batch")
+        expect_tensor(P, X, "softmax of a (4, 10) batch")
+        assert torch.equal(X, X_before), "softmax changed its input in place; compute on a copy"
+        sums = P.sum(dim=-1)
+        assert torch.allclose(sums, torch.ones_like(sums), atol=1e-5), (
+            "the probabilities in each row must sum to 1: normalise over the last dimension"
+        )
+        expect_close(P, torch.softmax(X, dim=-1), "softmax of a (4, 10) batch")
+
+        X3 = torch.randn(2, 3, 5, generator=g, dtype=torch.float64).to(device)
+        P3 = call(softmax, X3, what="softmax of a (2, 3, 5) float64 batch")
+        expect_tensor(P3, X3, "softmax of a (2, 3, 5) float64 batch")
+        expect_close(
+            P3, torch.softmax(X3, dim=-1), "softmax of a (2, 3, 5) batch",
+            hint="Normalise over the last dimension (dim=-1), whatever the number of dimensions.",
+            rtol=1e-10, atol=1e-12,
+        )
+
+        huge = torch.tensor([[1000.0, 1001.0, 1002.0], [-5.0, 0.0, 1000.0]], device=device)
+        expect_close(
+            call(softmax, huge, what="softmax of logits near 1000"), torch.softmax(huge, dim=-1),
+            "softmax overflows for logits around 1000", hint=STABILITY_HINT,
+        )
+        tiny = torch.tensor([[-1000.0, -1001.0, -1002.0], [1000.0, 1001.0, 1002.0]], device=device)
+        expect_close(
+            call(softmax, tiny, what="softmax of logits near -1000"), torch.softmax(tiny, dim=-1),
+            "softmax underflows to 0/0 for logits around -1000 (next to a row near +1000)",
+            hint=STABILITY_HINT,
+        )
+
+        Xt = torch.randn(10, 4, generator=g).to(device).T  # non-contiguous view
+        expect_close(
+            call(softmax, Xt, what="softmax of a transposed (non-contiguous) batch"),
+            torch.softmax(Xt, dim=-1), "softmax of a transposed (non-contiguous) batch",
+        )
+        empty = torch.empty(0, 10, device=device)
+        expect_tensor(call(softmax, empty, what="softmax of an empty batch"), empty,
+                      "softmax of an empty batch (0, 10)")
+
+
+def _reference_ce(logits, y):
+    return F.cross_entropy(logits, y)
+
+
+def check_cross_entropy(cross_entropy):
+    for device in devices():
+        g = generator(11)
+        logits = torch.randn(8, 5, generator=g).to(device)
+        y = torch.randint(0, 5, (8,), generator=g).to(device)
+        what = "cross_entropy of a batch of 8 examples and 5 classes"
+        loss = call(cross_entropy, logits, y, what=what)
+        expect_tensor(loss, logits, what, shape=())
+        expected = _reference_ce(logits, y)
+        if torch.allclose(loss, expected * len(y), rtol=1e-4):
+            raise AssertionError(f"{what}: returned the sum over the batch; return the mean")
+        if torch.allclose(loss, -expected, rtol=1e-4):
+            raise AssertionError(f"{what}: the sign is flipped; cross-entropy is -log p(correct)")
+        expect_close(loss, expected, what)
+
+        extreme = torch.tensor([[1000.0, 0.0, -1000.0], [0.0, -1000.0, 0.0]], device=device)
+        y_extreme = torch.tensor([2, 1], device=device)
+        expect_close(
+            call(cross_entropy, extreme, y_extreme, what="cross_entropy of logits of +-1000"),
+            _reference_ce(extreme, y_extreme), "cross_entropy of logits of +-1000",
+            hint="log(softmax(x)) overflows or gives log(0) = -inf; "
+            "compute log-softmax as x - logsumexp(x) with the row maximum subtracted.",
+        )
+
+        X64 = torch.randn(6, 4, generator=g, dtype=torch.float64).to(device).requires_grad_()
+        y64 = torch.randint(0, 4, (6,), generator=g).to(device)
+        what = "cross_entropy in float64"
+        loss64 = call(cross_entropy, X64, y64, what=what)
+        expect_tensor(loss64, X64, what, shape=())
+        assert loss64.requires_grad, (
+            f"{what}: the result is detached from the graph; keep it differentiable "
+            "(no .item(), .detach() or torch.tensor(...) on the way)"
+        )
+        (grad,) = torch.autograd.grad(loss64, X64)
+        (expected_grad,) = torch.autograd.grad(_reference_ce(X64, y64), X64)
+        expect_close(grad, expected_grad, f"gradient of {what}", rtol=1e-8, atol=1e-10)
+
+
+def check_accuracy(accuracy):
+    for device in devices():
+        logits = torch.tensor(
+            [[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5],
+             [0.6, 0.3, 0.1], [0.0, 0.1, 0.9], [0.3, 0.4, 0.3]], device=device,
+        )  # fmt: skip
+        y = torch.tensor([1, 0, 2, 2, 1, 1], device=device)  # predictions 1,0,2,0,2,1: 4 right
+        what = "accuracy of 6 predictions with 4 right"
+        result = call(accuracy, logits, y, what=what)
+        if isinstance(result, torch.Tensor):
+            raise AssertionError(f"{what}: returned a tensor; return a Python float (.item())")
+        assert isinstance(result, float), (
+            f"{what}: expected a Python float, got {type(result).__name__}"
+        )
+        assert result != 4, f"{what}: returned the count 4; divide by the number of examples"
+        assert abs(result - 4 / 6) < 1e-9, f"{what}: expected {4 / 6:.4f}, got {result:.4f}"
+
+        g = generator(12)
+        big = torch.randn(1000, 10, generator=g).to(device)
+        labels = torch.randint(0, 10, (1000,), generator=g).to(device)
+        expected = (big.argmax(dim=1) == labels).double().mean().item()
+        what = "accuracy of 1000 random predictions"
+        result = call(accuracy, big, labels, what=what)
+        assert isinstance(result, float), f"{what}: expected a Python float"
+        assert abs(result - expected) < 1e-9, f"{what}: expected {expected:.4f}, got {result:.4f}"
