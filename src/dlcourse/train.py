@@ -98,7 +98,7 @@ def train(
                 else:
                     batch_loss.backward()
                     updater()
-                total_loss += float(batch_loss) * len(y)
+                total_loss += float(batch_loss.detach()) * len(y)
                 correct += int((y_hat.argmax(dim=-1) == y).sum())
                 count += len(y)
                 bar.update()

@@ -1,0 +1,47 @@
+"""Helpers for tests that read or run the course notebooks."""
+
+import math
+import os
+from pathlib import Path
+
+import nbformat
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.course import ROOT, source_notebook
+
+
+def nbgrader_meta(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def solution_namespace(assignment: str) -> dict:
+    """The reference solutions of an assignment: its solution cells run with torch, nn, F, math."""
+    nb = nbformat.read(source_notebook(assignment), as_version=4)
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and nbgrader_meta(cell).get("solution"):
+            exec(compile(cell.source, f"<{assignment}:{nbgrader_meta(cell)['grade_id']}>", "exec"),
+                 namespace)
+    return namespace
+
+
+def quick_parameters(notebook: Path) -> dict:
+    """Short-run values from the notebook's metadata (dlcourse.quick_parameters)."""
+    nb = nbformat.read(notebook, as_version=4)
+    return dict(nb.metadata.get("dlcourse", {}).get("quick_parameters", {}))
+
+
+def execute(notebook: Path, output: Path, parameters: dict) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom with papermill, parameters injected; returns the result."""
+    import papermill
+
+    env_path = os.environ.get("PYTHONPATH", "")
+    if str(ROOT) not in env_path.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env_path]))
+    papermill.execute_notebook(
+        str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
+        kernel_name="python3", progress_bar=False,
+    )
+    return nbformat.read(output, as_version=4)
