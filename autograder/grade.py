@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import nbformat
 import pandas as pd
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
+from sqlalchemy.exc import SAWarning
 
 from autograder.course import PACKAGE, nbgrader_config, source_notebook
 
@@ -42,6 +44,7 @@ class Outcome:
 def grade(assignment, submissions, out, timeout=300, parameters=None, log=print) -> list[Outcome]:
     """Grade ``submissions/<student_id>/<assignment>/<notebook>.ipynb``; write reports to ``out``."""
     submissions, out = Path(submissions), Path(out)
+    warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")  # nbgrader's own
     notebook = source_notebook(assignment).name
     if not submissions.is_dir():
         raise FileNotFoundError(f"submissions folder {submissions} does not exist")
@@ -88,6 +91,7 @@ def _grading_config(course: Path, timeout: int, parameters: dict):
     config.CourseDirectory.release_directory = "release"
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
     config.GenerateAssignment.no_database = False
+    config.SaveCells.enabled = True
     config.Execute.timeout = timeout
     config.Execute.interrupt_on_timeout = True  # a stuck cell fails, the notebook goes on
     config.InjectParameters.parameters = parameters
@@ -106,7 +110,7 @@ def _grading_config(course: Path, timeout: int, parameters: dict):
 def _default_autograde_preprocessors():
     from nbgrader.converters import Autograde
 
-    return list(Autograde.autograde_preprocessors.default_value)
+    return list(Autograde.class_traits()["autograde_preprocessors"].default())
 
 
 @contextmanager
@@ -147,11 +151,18 @@ def _grade_one(api, config, course, submissions, assignment, student, notebook) 
     shutil.copytree(found.parent, target, dirs_exist_ok=True)
     result = api.autograde(assignment, student, force=True, create=True)
     if not result["success"]:
-        last = (result.get("error") or "unknown error").strip().splitlines()[-1]
-        return Outcome(student, "error", message=last[:300])
+        return Outcome(student, "error", message=_first_error(result))
     with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
         score = float(gb.find_submission(assignment, student).score)
     return Outcome(student, "graded", score=score)
+
+
+def _first_error(result: dict) -> str:
+    """The first error nbgrader logged (its final exception only says 'see above')."""
+    for line in (result.get("log") or "").splitlines():
+        if line.startswith("[ERROR]"):
+            return line.removeprefix("[ERROR]").strip()[:300]
+    return (result.get("error") or "unknown error").strip().splitlines()[-1][:300]
 
 
 def _write_feedback(api, course, out, assignment, notebook, outcome):

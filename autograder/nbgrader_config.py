@@ -14,5 +14,6 @@ c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "notebooks"
 # Releasing needs no gradebook; grading builds its own in a scratch folder.
 c.GenerateAssignment.no_database = True
+c.SaveCells.enabled = False
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,12 +1,12 @@
 """nbgrader preprocessors the autograder adds to nbgrader's own pipelines."""
 
-from nbconvert.preprocessors import Preprocessor
+from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Dict
 
 HIDDEN_MARKER = "BEGIN HIDDEN TESTS"
 
 
-class InjectParameters(Preprocessor):
+class InjectParameters(NbGraderPreprocessor):  # enabled by default, unlike nbconvert's base
     """Append ``name = value`` lines to the cell tagged ``parameters`` (papermill's convention).
 
     Runs after nbgrader has restored the instructor's read-only cells, so it is the course's
@@ -28,7 +28,7 @@ class InjectParameters(Preprocessor):
         return nb, resources
 
 
-class RedactHiddenTests(Preprocessor):
+class RedactHiddenTests(NbGraderPreprocessor):  # enabled by default, unlike nbconvert's base
     """Hide hidden-test code and tracebacks from feedback; keep each test's name and message."""
 
     def preprocess_cell(self, cell, resources, index):

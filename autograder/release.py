@@ -41,7 +41,7 @@ def generate(assignment: str, release_dir: Path) -> Path:
     api = NbGraderAPI(config=config)
     result = api.generate_assignment(assignment, force=True, create=False)
     if not result["success"]:
-        raise RuntimeError(f"nbgrader could not release {assignment}:\n{result.get('error', '')}")
+        raise RuntimeError(f"nbgrader could not release {assignment}:\n{result.get('log', '')}")
     return release_dir / assignment
 
 
