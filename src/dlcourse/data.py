@@ -72,9 +72,10 @@ def load_image_data(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    generator = torch.Generator().manual_seed(seed)
     loaders = []
     for train, size in ((True, train_size), (False, test_size)):
+        # One generator per loader: iterating the test set must not shift the training order.
+        generator = torch.Generator().manual_seed(seed + int(train))
         images, labels = image_tensors(name, train, resize)
         if size is not None:
             keep = torch.randperm(len(labels), generator=generator)[:size]

@@ -1,0 +1,1 @@
+"""Maintainer tools for the course repository (run as ``python -m tools.<name>``)."""
