@@ -9,7 +9,6 @@ import nbformat
 import pandas as pd
 import pytest
 
-
 from autograder.course import NOTEBOOKS, ROOT, source_notebook
 from tests.notebooks import nbgrader_meta, quick_parameters
 
