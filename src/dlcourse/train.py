@@ -37,24 +37,38 @@ def _to(device, *tensors):
     return [t.to(device) for t in tensors] if device is not None else list(tensors)
 
 
+class _Totals:
+    """Running sums over batches: summed loss, correct predictions, examples seen."""
+
+    def __init__(self):
+        self.loss, self.correct, self.count = 0.0, 0, 0
+
+    def add(self, mean_loss: torch.Tensor, y_hat: torch.Tensor, y: torch.Tensor):
+        self.loss += float(mean_loss.detach()) * len(y)
+        self.correct += int((y_hat.argmax(dim=-1) == y).sum())
+        self.count += len(y)
+
+    def means(self) -> tuple[float, float]:
+        """Mean loss and accuracy so far."""
+        if self.count == 0:
+            raise ValueError("the data iterator yielded no examples")
+        return self.loss / self.count, self.correct / self.count
+
+
 @torch.no_grad()
 def evaluate(net: Callable, data_iter: Iterable, loss: Callable, device=None) -> tuple[float, float]:
     """Mean loss and accuracy of ``net`` over ``data_iter``, in evaluation mode."""
     was_training = isinstance(net, nn.Module) and net.training
     if isinstance(net, nn.Module):
         net.eval()
-    total_loss, correct, count = 0.0, 0, 0
+    totals = _Totals()
     for X, y in data_iter:
         X, y = _to(device, X, y)
         y_hat = net(X)
-        total_loss += float(loss(y_hat, y).mean()) * len(y)
-        correct += int((y_hat.argmax(dim=-1) == y).sum())
-        count += len(y)
+        totals.add(loss(y_hat, y).mean(), y_hat, y)
     if was_training:
         net.train()
-    if count == 0:
-        raise ValueError("the data iterator yielded no examples")
-    return total_loss / count, correct / count
+    return totals.means()
 
 
 def train(
@@ -86,7 +100,7 @@ def train(
         for epoch in range(1, num_epochs + 1):
             if isinstance(net, nn.Module):
                 net.train()
-            total_loss, correct, count = 0.0, 0, 0
+            totals = _Totals()
             for X, y in train_iter:
                 X, y = _to(device, X, y)
                 y_hat = net(X)
@@ -98,16 +112,15 @@ def train(
                 else:
                     batch_loss.backward()
                     updater()
-                total_loss += float(batch_loss.detach()) * len(y)
-                correct += int((y_hat.argmax(dim=-1) == y).sum())
-                count += len(y)
+                totals.add(batch_loss, y_hat, y)
                 bar.update()
+            train_loss, train_acc = totals.means()
             test_loss, test_acc = evaluate(net, test_iter, loss, device)
-            history.train_loss.append(total_loss / count)
-            history.train_acc.append(correct / count)
+            history.train_loss.append(train_loss)
+            history.train_acc.append(train_acc)
             history.test_loss.append(test_loss)
             history.test_acc.append(test_acc)
-            bar.set_postfix(loss=f"{total_loss / count:.3f}", test_acc=f"{test_acc:.3f}")
+            bar.set_postfix(loss=f"{train_loss:.3f}", test_acc=f"{test_acc:.3f}")
             if live is not None:
                 live.add(
                     epoch,
