@@ -129,7 +129,7 @@ def _checks_importable(lib: Path):
 
 def _require(result: dict, action: str, assignment: str):
     if not result["success"]:
-        raise RuntimeError(f"could not {action} {assignment}:\n{result.get('error', '')}")
+        raise RuntimeError(f"could not {action} {assignment}:\n{result.get('log', '')}")
 
 
 def _max_score(config, assignment: str) -> float:
