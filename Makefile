@@ -11,6 +11,8 @@ SHARED_DATA := ../shared/data
 export DLCOURSE_DATA ?= $(CURDIR)/.data
 # The source notebooks' hidden-test cells import autograder.checks from the repository.
 export PYTHONPATH := $(CURDIR)
+# Tools that nbgrader and Jupyter start by name (alembic, jupyter-book...) come from the venv.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: env data test book release lab autograde lock clean
 

@@ -7,6 +7,7 @@ fresh gradebook. The course folders are only read, and only OUT is written.
 import html
 import os
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -54,10 +55,10 @@ def grade(assignment, submissions, out, timeout=300, parameters=None, log=print)
         course = _stage_course(Path(scratch), assignment)
         config = _grading_config(course, timeout, parameters or {})
         api = NbGraderAPI(config=config)
-        _require(api.generate_assignment(assignment, force=True, create=True), "prepare", assignment)
-        max_score = _max_score(config, assignment)
         outcomes = []
-        with _checks_importable(Path(scratch) / "lib"):
+        with _grading_environment(Path(scratch) / "lib"):
+            _require(api.generate_assignment(assignment, force=True, create=True), "prepare", assignment)
+            max_score = _max_score(config, assignment)
             for number, student in enumerate(students, 1):
                 started = time.monotonic()
                 outcome = _grade_one(api, config, course, submissions, assignment, student, notebook)
@@ -70,7 +71,7 @@ def grade(assignment, submissions, out, timeout=300, parameters=None, log=print)
                     + (f" ({outcome.message})" if outcome.message else "")
                 )
                 _write_feedback(api, course, out, assignment, notebook, outcome)
-        _write_grades(config, out, assignment, outcomes)
+            _write_grades(config, out, assignment, outcomes)
     return outcomes
 
 
@@ -114,17 +115,21 @@ def _default_autograde_preprocessors():
 
 
 @contextmanager
-def _checks_importable(lib: Path):
-    """Kernels started inside inherit a PYTHONPATH that finds the scratch copy of the checks."""
-    previous = os.environ.get("PYTHONPATH")
+def _grading_environment(lib: Path):
+    """What nbgrader's subprocesses inherit: a PYTHONPATH that finds the scratch copy of the
+    checks, and this environment's bin/ first on PATH (nbgrader runs its `alembic` from PATH,
+    which lacks it when the command is started as .venv/bin/python without activating)."""
+    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "PATH")}
     os.environ["PYTHONPATH"] = str(lib)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved["PATH"] or ""])
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = previous
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _require(result: dict, action: str, assignment: str):

@@ -1,6 +1,7 @@
 """`python -m autograder grade` on sample submissions built from the student release."""
 
 import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,6 +67,7 @@ def graded(tmp_path_factory):
         [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--submissions",
          str(submissions), "--out", str(out), "--timeout", "120", *params],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PATH": "/usr/bin:/bin"},  # as `.venv/bin/python -m ...`, not activated
     )
     after = tree_digest(ROOT / "solutions", ROOT / "notebooks", ROOT / "autograder")
     return run, out, before == after
