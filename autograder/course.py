@@ -1,7 +1,9 @@
 """Where the course lives and the nbgrader configuration every command starts from."""
 
+import os
 from pathlib import Path
 
+import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -28,3 +30,17 @@ def source_notebook(assignment: str) -> Path:
         known = ", ".join(assignments()) or "none"
         raise ValueError(f"no assignment {assignment!r} in {SOLUTIONS} (known: {known})")
     return found[0]
+
+
+def quick_parameters(notebook: Path) -> dict:
+    """Short-run values of a chapter (notebook metadata ``dlcourse.quick_parameters``)."""
+    nb = nbformat.read(notebook, as_version=4)
+    return dict(nb.metadata.get("dlcourse", {}).get("quick_parameters", {}))
+
+
+def put_root_on_pythonpath() -> None:
+    """Let kernels started from here import ``autograder.checks`` (the source notebooks'
+    hidden-test cells do), whether or not the Makefile has set PYTHONPATH."""
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), *paths]))

@@ -1,7 +1,6 @@
 """Helpers for tests that read or run the course notebooks."""
 
 import math
-import os
 from pathlib import Path
 
 import nbformat
@@ -9,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autograder.course import ROOT, source_notebook
+from autograder.course import put_root_on_pythonpath, source_notebook
 
 
 def nbgrader_meta(cell) -> dict:
@@ -27,19 +26,11 @@ def solution_namespace(assignment: str) -> dict:
     return namespace
 
 
-def quick_parameters(notebook: Path) -> dict:
-    """Short-run values from the notebook's metadata (dlcourse.quick_parameters)."""
-    nb = nbformat.read(notebook, as_version=4)
-    return dict(nb.metadata.get("dlcourse", {}).get("quick_parameters", {}))
-
-
 def execute(notebook: Path, output: Path, parameters: dict) -> nbformat.NotebookNode:
     """Run a notebook top to bottom with papermill, parameters injected; returns the result."""
     import papermill
 
-    env_path = os.environ.get("PYTHONPATH", "")
-    if str(ROOT) not in env_path.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env_path]))
+    put_root_on_pythonpath()
     papermill.execute_notebook(
         str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
         kernel_name="python3", progress_bar=False,

@@ -10,8 +10,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from autograder.course import NOTEBOOKS, ROOT, source_notebook
-from tests.notebooks import nbgrader_meta, quick_parameters
+from autograder.course import NOTEBOOKS, ROOT, quick_parameters, source_notebook
+from tests.notebooks import nbgrader_meta
 
 pytestmark = pytest.mark.slow
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from autograder.course import assignments, source_notebook
-from tests.notebooks import execute, quick_parameters
+from autograder.course import assignments, quick_parameters, source_notebook
+from tests.notebooks import execute
 
 pytestmark = pytest.mark.slow
 

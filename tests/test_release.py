@@ -7,9 +7,9 @@ import nbformat
 import pytest
 import yaml
 
-from autograder.course import NOTEBOOKS, ROOT, assignments, source_notebook
+from autograder.course import NOTEBOOKS, ROOT, assignments, quick_parameters, source_notebook
 from autograder.release import generate, normalize
-from tests.notebooks import nbgrader_meta, quick_parameters
+from tests.notebooks import nbgrader_meta
 
 SOLUTION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

@@ -24,6 +24,8 @@ import papermill
 import yaml
 from tqdm import tqdm
 
+from autograder.course import put_root_on_pythonpath, quick_parameters
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
@@ -87,7 +89,7 @@ def execute(notebook: Path, quick: bool) -> None:
     """Run ``notebook`` in place with papermill, in its folder; then drop the hidden-test and
     injected-parameter cells and label the solution toggles."""
     nb = nbformat.read(notebook, as_version=4)
-    parameters = nb.metadata.get("dlcourse", {}).get("quick_parameters") if quick else None
+    parameters = quick_parameters(notebook) if quick else None
     try:
         nb = papermill.execute_notebook(
             notebook, None, parameters=parameters, kernel_name="python3", cwd=notebook.parent
@@ -164,9 +166,7 @@ def build(quick: bool, out: Path) -> None:
     """Stage, execute, vendor, build and check the site."""
     start = time.perf_counter()
     notebooks = stage()
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if str(ROOT) not in paths:  # hidden-test cells import autograder.checks
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), *paths]))
+    put_root_on_pythonpath()
     if (ROOT / ".data").is_dir():
         os.environ.setdefault("DLCOURSE_DATA", str(ROOT / ".data"))
     vendor_js()
