@@ -58,3 +58,18 @@ def test_missing_files_without_internet_name_the_fix(monkeypatch, tmp_path):
     monkeypatch.setattr("torchvision.datasets.mnist.download_and_extract_archive", offline)
     with pytest.raises(RuntimeError, match="DLCOURSE_DATA"):
         data.image_dataset("MNIST", train=False)
+
+
+def test_synthetic_linear_data_follows_the_model():
+    w = torch.tensor([2.0, -3.4])
+    X, y = data.synthetic_linear_data(w, 4.2, 5000, noise=0.01, generator=torch.Generator().manual_seed(0))
+    assert X.shape == (5000, 2) and y.shape == (5000, 1)
+    residual = y.squeeze(1) - (X @ w + 4.2)
+    assert abs(residual.std().item() - 0.01) < 1e-3 and abs(residual.mean().item()) < 1e-3
+    again, _ = data.synthetic_linear_data(w, 4.2, 5000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(X, again)
+
+
+def test_synthetic_linear_data_rejects_an_empty_set():
+    with pytest.raises(ValueError, match="at least 1"):
+        data.synthetic_linear_data([1.0], 0.0, 0)

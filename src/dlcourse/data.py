@@ -94,3 +94,16 @@ def load_fashion_mnist(batch_size: int = 256, **kwargs) -> tuple[DataLoader, Dat
 def fashion_mnist_labels(labels) -> list[str]:
     """Class names for numeric Fashion-MNIST labels (D2L's ``get_fashion_mnist_labels``)."""
     return [FASHION_MNIST_CLASSES[int(i)] for i in labels]
+
+
+def synthetic_linear_data(
+    w, b: float, num_examples: int, noise: float = 0.01, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Features X ~ N(0, 1) of shape (n, len(w)) and labels y = Xw + b + N(0, noise²) of shape
+    (n, 1), like D2L's ``synthetic_data``; pass a ``generator`` for reproducible draws."""
+    w = torch.as_tensor(w, dtype=torch.float32).reshape(-1)
+    if num_examples < 1:
+        raise ValueError(f"num_examples must be at least 1, got {num_examples}")
+    X = torch.randn(num_examples, len(w), generator=generator)
+    y = X @ w + b + noise * torch.randn(num_examples, generator=generator)
+    return X, y.reshape(-1, 1)
