@@ -1,7 +1,7 @@
 """The book: the table of contents covers every chapter, and the built site works offline.
 
-The site tests build the book once (``python -m tools.book build --quick``) and open the ch10
-page in headless Chromium; without Chromium they skip, unless DLCOURSE_REQUIRE_BROWSER=1.
+The site tests build the book once (``python -m tools.book build --quick``) and open every
+chapter page in headless Chromium; without Chromium they skip, unless DLCOURSE_REQUIRE_BROWSER=1.
 """
 
 import functools
@@ -20,7 +20,7 @@ import pytest
 
 from tools import book
 
-CHAPTER = "solutions/ch10_softmax/ch10_softmax"
+CHAPTERS = [entry for entry in book.toc_files() if entry.startswith("solutions/")]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -49,6 +49,11 @@ def test_toc_lists_every_chapter_and_only_existing_pages():
     )
 
 
+def test_toc_lists_the_chapters_in_order():
+    assert CHAPTERS, "_toc.yml lists no chapter"
+    assert CHAPTERS == sorted(CHAPTERS), "chapters must appear in the order of their numbers"
+
+
 def test_external_assets_finds_scripts_and_stylesheets_from_other_hosts(tmp_path):
     (tmp_path / "a.html").write_text(
         '<script src="_static/local.js"></script><a href="https://example.org">a link</a>'
@@ -70,10 +75,16 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module", params=CHAPTERS, ids=lambda entry: entry.rsplit("/", 1)[-1])
+def chapter(request) -> str:
+    """A chapter's path in the book, without suffix (tests using it run once per chapter)."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def page(site) -> str:
+def page(site, chapter) -> str:
     """The chapter page as built (before any JavaScript runs)."""
-    return (site / f"{CHAPTER}.html").read_text(encoding="utf-8")
+    return (site / f"{chapter}.html").read_text(encoding="utf-8")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -101,7 +112,7 @@ def server(site):
 
 
 @pytest.fixture(scope="module")
-def dom(server, tmp_path_factory) -> str:
+def dom(server, chapter, tmp_path_factory) -> str:
     """The chapter page's DOM after Chromium ran its scripts (MathJax, widgets)."""
     if not shutil.which(CHROMIUM):
         reason = f"{CHROMIUM} is not installed (apt-get install chromium)"
@@ -110,7 +121,7 @@ def dom(server, tmp_path_factory) -> str:
         pytest.skip(reason)
     base, _ = server
     profile = tmp_path_factory.mktemp("chromium-profile")
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"{base}/{CHAPTER}.html"]
+    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"{base}/{chapter}.html"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=True)
     return result.stdout
 
@@ -132,11 +143,11 @@ def test_colab_button_opens_the_student_release(page):
 
 
 @slow
-def test_hidden_tests_are_neither_on_the_page_nor_in_the_download(site, page):
-    download = (site / "_sources" / f"{CHAPTER}.ipynb").read_text(encoding="utf-8")
+def test_hidden_tests_are_neither_on_the_page_nor_in_the_download(site, chapter, page):
+    download = (site / "_sources" / f"{chapter}.ipynb").read_text(encoding="utf-8")
     for text in (page, download):
         assert "BEGIN HIDDEN TESTS" not in text
-        assert "check_softmax" not in text
+        assert "autograder.checks" not in text
         assert "injected-parameters" not in text
 
 
@@ -148,8 +159,8 @@ def test_no_cell_output_shows_an_error(page):
 
 
 @slow
-def test_solutions_are_behind_a_toggle(page):
-    source = nbformat.read(book.ROOT / f"{CHAPTER}.ipynb", as_version=4)
+def test_solutions_are_behind_a_toggle(chapter, page):
+    source = nbformat.read(book.ROOT / f"{chapter}.ipynb", as_version=4)
     solutions = [
         c.metadata.nbgrader["grade_id"]
         for c in source.cells
@@ -177,11 +188,11 @@ def test_browser_typesets_the_maths(page, dom):
 
 
 @slow
-def test_browser_shows_the_plots(site, dom):
+def test_browser_shows_the_plots(site, chapter, dom):
     images = re.findall(r'<img[^>]*\bsrc="([^"]+)"', dom)
     plots = [src for src in images if src.startswith("data:image/png") or "_images/" in src]
     assert plots, "no plot on the chapter page"
-    page_dir = (site / CHAPTER).parent
+    page_dir = (site / chapter).parent
     for src in plots:
         assert src.startswith("data:") or (page_dir / src).resolve().is_file(), src
 

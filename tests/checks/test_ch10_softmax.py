@@ -6,6 +6,14 @@ import torch
 from autograder.checks.ch10_softmax import check_accuracy, check_cross_entropy, check_softmax
 from tests.notebooks import solution_namespace
 
+# A realistic wrong submission for the end-to-end grading test (tests/test_grading_chapters.py).
+WRONG_SUBMISSION = {
+    "softmax": '''def softmax(X):
+    E = torch.exp(X)
+    return E / E.sum(dim=-1, keepdim=True)
+'''
+}
+
 
 @pytest.fixture(scope="module")
 def reference():
