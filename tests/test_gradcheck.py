@@ -23,3 +23,9 @@ def test_check_gradient_accepts_right_and_rejects_wrong():
 def test_relative_error_needs_equal_shapes():
     with pytest.raises(ValueError, match="shapes differ"):
         relative_error(torch.zeros(2), torch.zeros(3))
+
+
+def test_finite_differences_of_a_transposed_tensor():
+    x = torch.arange(6.0).reshape(2, 3).T
+    grad = finite_difference_grad(lambda t: (t**2).sum(), x)
+    assert torch.allclose(grad, 2 * x.double(), atol=1e-6)

@@ -12,7 +12,8 @@ def finite_difference_grad(f, x: torch.Tensor, h: float = 1e-6) -> torch.Tensor:
 
     Costs two evaluations of ``f`` per element of ``x``: use it on small tensors only.
     """
-    x = x.detach().to(torch.float64).clone()
+    # A contiguous copy: a transposed x keeps its strides under .clone() and .view(-1) fails.
+    x = x.detach().to(torch.float64).clone(memory_format=torch.contiguous_format)
     grad = torch.empty_like(x)
     flat, grad_flat = x.view(-1), grad.view(-1)
     with torch.no_grad():
