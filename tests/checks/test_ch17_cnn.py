@@ -1,0 +1,487 @@
+"""The ch17 hidden checks pass the reference solutions and fail realistic mistakes."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autograder.checks.ch17_cnn import (
+    check_avg_pool2d,
+    check_Conv2d,
+    check_conv2d,
+    check_corr2d,
+    check_max_pool2d,
+)
+from tests.notebooks import solution_namespace
+
+# A realistic wrong submission for the end-to-end grading test (tests/test_grading_chapters.py):
+# max pooling whose stride defaults to 1 instead of kernel_size. Only max_pool2d_hidden fails.
+WRONG_SUBMISSION = {
+    "max_pool2d": """def max_pool2d(X, kernel_size, stride=None, padding=0):
+    kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    if stride is None:
+        stride = 1
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    X = F.pad(X, (pw, pw, ph, ph), value=-math.inf)
+    return X.unfold(2, kh, sh).unfold(3, kw, sw).amax(dim=(-2, -1))
+"""
+}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_namespace("ch17_cnn")
+
+
+def test_reference_passes(reference):
+    check_corr2d(reference["corr2d"])
+    check_conv2d(reference["conv2d"])
+    check_Conv2d(reference["Conv2d"])
+    check_max_pool2d(reference["max_pool2d"])
+    check_avg_pool2d(reference["avg_pool2d"])
+
+
+def test_wrong_submission_fails_its_check_only(reference):
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
+    exec(WRONG_SUBMISSION["max_pool2d"], namespace)
+    with pytest.raises(AssertionError, match="defaults to kernel_size"):
+        check_max_pool2d(namespace["max_pool2d"])
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def pair(value):
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+# ----------------------------------------------------------------------------------------- corr2d
+
+
+def corr2d_loop(X, K, flip=False, shrink=0, detach=False, d2l_zeros=False, cpu=False):
+    if flip:
+        K = K.flip(0, 1)
+    if cpu:
+        X, K = X.cpu(), K.cpu()
+    h, w = K.shape
+    shape = (X.shape[0] - h + 1 - shrink, X.shape[1] - w + 1 - shrink)
+    Y = torch.zeros(shape) if d2l_zeros else torch.zeros(shape, dtype=X.dtype, device=X.device)
+    for i in range(Y.shape[0]):
+        for j in range(Y.shape[1]):
+            value = (X[i : i + h, j : j + w] * K).sum()
+            Y[i, j] = value.item() if detach else value
+    return Y
+
+
+def corr2d_true_convolution(X, K):
+    return corr2d_loop(X, K, flip=True)
+
+
+def corr2d_d2l(X, K):
+    return corr2d_loop(X, K, d2l_zeros=True)
+
+
+def corr2d_one_too_small(X, K):
+    return corr2d_loop(X, K, shrink=1)
+
+
+def corr2d_item(X, K):
+    return corr2d_loop(X, K, detach=True)
+
+
+def corr2d_kernel_transposed(X, K):
+    return corr2d_loop(X, K.t()) if K.shape[0] == K.shape[1] else corr2d_loop(X, K)
+
+
+def corr2d_on_cpu(X, K):
+    return corr2d_loop(X, K, cpu=True)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (corr2d_true_convolution, "true convolution"),
+        (corr2d_d2l, "dtype"),
+        (corr2d_one_too_small, r"H - kh \+ 1"),
+        (corr2d_item, "detached"),
+        (corr2d_kernel_transposed, "wrong values"),
+        (not_implemented, "not implemented"),
+    ],
+)
+def test_corr2d_mistakes_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_corr2d(wrong)
+
+
+def test_corr2d_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="device"):
+        check_corr2d(corr2d_on_cpu)
+
+
+# ----------------------------------------------------------------------------------------- conv2d
+
+
+def conv2d_unfold(X, W, b=None, stride=1, padding=0, *, flip=False, use_stride=True, use_bias=True):
+    """The unfold + matmul solution, with switches for typical mistakes."""
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    if not use_stride:
+        sh, sw = 1, 1
+    if flip:
+        W = W.flip(-2, -1)
+    n, _, height, width = X.shape
+    o, _, kh, kw = W.shape
+    h_out, w_out = (height + 2 * ph - kh) // sh + 1, (width + 2 * pw - kw) // sw + 1
+    cols = F.unfold(X, (kh, kw), padding=(ph, pw), stride=(sh, sw))
+    Y = W.reshape(o, -1) @ cols
+    if b is not None and use_bias:
+        Y = Y + b.reshape(1, o, 1)
+    return Y.reshape(n, o, h_out, w_out)
+
+
+def conv2d_flipped(X, W, b=None, stride=1, padding=0):
+    return conv2d_unfold(X, W, b, stride, padding, flip=True)
+
+
+def conv2d_stride_ignored(X, W, b=None, stride=1, padding=0):
+    return conv2d_unfold(X, W, b, stride, padding, use_stride=False)
+
+
+def conv2d_bias_ignored(X, W, b=None, stride=1, padding=0):
+    return conv2d_unfold(X, W, b, stride, padding, use_bias=False)
+
+
+def conv2d_strided(X, W, b=None, stride=1, padding=0, *, plus_one=1, pad_sides=2):
+    """An as_strided implementation; plus_one=0 forgets the + 1, pad_sides=1 pads one side only."""
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    Xp = F.pad(X, (pw, pw, ph, ph) if pad_sides == 2 else (pw, 0, ph, 0)).contiguous()
+    n, c, height, width = Xp.shape
+    _, _, kh, kw = W.shape
+    h_out, w_out = (height - kh) // sh + plus_one, (width - kw) // sw + plus_one
+    s_n, s_c, s_h, s_w = Xp.stride()
+    windows = Xp.as_strided((n, c, h_out, w_out, kh, kw), (s_n, s_c, s_h * sh, s_w * sw, s_h, s_w))
+    Y = torch.einsum("nchwij,ocij->nohw", windows, W)
+    return Y if b is None else Y + b.reshape(1, -1, 1, 1)
+
+
+def conv2d_one_too_small(X, W, b=None, stride=1, padding=0):
+    return conv2d_strided(X, W, b, stride, padding, plus_one=0)
+
+
+def conv2d_padding_one_side(X, W, b=None, stride=1, padding=0):
+    return conv2d_strided(X, W, b, stride, padding, pad_sides=1)
+
+
+def conv2d_int_only(X, W, b=None, stride=1, padding=0):
+    n, _, height, width = X.shape
+    o, _, kh, kw = W.shape
+    h_out = (height + 2 * padding - kh) // stride + 1
+    w_out = (width + 2 * padding - kw) // stride + 1
+    Y = W.reshape(o, -1) @ F.unfold(X, (kh, kw), padding=padding, stride=stride)
+    if b is not None:
+        Y = Y + b.reshape(1, o, 1)
+    return Y.reshape(n, o, h_out, w_out)
+
+
+def conv2d_pixel_loop(X, W, b=None, stride=1, padding=0):
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    Xp = F.pad(X, (pw, pw, ph, ph))
+    o, _, kh, kw = W.shape
+    h_out, w_out = (Xp.shape[2] - kh) // sh + 1, (Xp.shape[3] - kw) // sw + 1
+    Y = torch.zeros(X.shape[0], o, h_out, w_out, dtype=X.dtype, device=X.device)
+    for i in range(h_out):
+        for j in range(w_out):
+            window = Xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]
+            Y[:, :, i, j] = torch.einsum("ncij,ocij->no", window, W)
+    return Y if b is None else Y + b.reshape(1, -1, 1, 1)
+
+
+def conv2d_float32(X, W, b=None, stride=1, padding=0):
+    return conv2d_unfold(X.float(), W.float(), None if b is None else b.float(), stride, padding)
+
+
+def conv2d_torch(X, W, b=None, stride=1, padding=0):
+    return F.conv2d(X, W, b, stride=stride, padding=padding)
+
+
+def conv2d_on_cpu(X, W, b=None, stride=1, padding=0):
+    return conv2d_unfold(X.cpu(), W.cpu(), None if b is None else b.cpu(), stride, padding)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (conv2d_flipped, "true convolution"),
+        (conv2d_stride_ignored, "stride seems to be ignored"),
+        (conv2d_bias_ignored, "bias was not added"),
+        (conv2d_one_too_small, "one too small"),
+        (conv2d_padding_one_side, "both sides"),
+        (conv2d_int_only, r"stride=\(3, 2\).*raised TypeError"),
+        (conv2d_pixel_loop, "loop over the output pixels"),
+        (conv2d_float32, "dtype"),
+        (conv2d_torch, "computed by F.conv2d"),
+        (not_implemented, "not implemented"),
+    ],
+)
+def test_conv2d_mistakes_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_conv2d(wrong)
+
+
+def test_conv2d_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="device"):
+        check_conv2d(conv2d_on_cpu)
+
+
+# ---------------------------------------------------------------------------------------- pooling
+
+
+def pool(
+    X,
+    kernel_size,
+    stride=None,
+    padding=0,
+    *,
+    mode="max",
+    default_stride=None,
+    pad_value=None,
+    exclude_pad=False,
+):
+    """The unfold solution for both poolings, with switches for typical mistakes."""
+    kh, kw = pair(kernel_size)
+    if stride is None:
+        stride = (kh, kw) if default_stride is None else default_stride
+    (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    if pad_value is None:
+        pad_value = -math.inf if mode == "max" else 0.0
+    windows = F.pad(X, (pw, pw, ph, ph), value=pad_value).unfold(2, kh, sh).unfold(3, kw, sw)
+    if mode == "max":
+        return windows.amax(dim=(-2, -1))
+    if exclude_pad:
+        ones = F.pad(torch.ones_like(X), (pw, pw, ph, ph)).unfold(2, kh, sh).unfold(3, kw, sw)
+        return windows.sum(dim=(-2, -1)) / ones.sum(dim=(-2, -1))
+    return windows.mean(dim=(-2, -1))
+
+
+def max_pool_stride_1(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, default_stride=1)
+
+
+def max_pool_zero_padding(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, pad_value=0.0)
+
+
+def max_pool_takes_mean(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, mode="avg", pad_value=-math.inf)
+
+
+def max_pool_padding_ignored(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, 0)
+
+
+def max_pool_on_cpu(X, kernel_size, stride=None, padding=0):
+    return pool(X.cpu(), kernel_size, stride, padding)
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (max_pool_stride_1, "defaults to kernel_size"),
+        (max_pool_zero_padding, "-inf"),
+        (max_pool_takes_mean, "takes the mean"),
+        (max_pool_padding_ignored, "output size"),
+        (F.max_pool2d, "computed by F.max_pool2d"),
+        (not_implemented, "not implemented"),
+    ],
+)
+def test_max_pool2d_mistakes_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_max_pool2d(wrong)
+
+
+def test_max_pool2d_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="device"):
+        check_max_pool2d(max_pool_on_cpu)
+
+
+def avg_pool_stride_1(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, mode="avg", default_stride=1)
+
+
+def avg_pool_takes_max(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, mode="max")
+
+
+def avg_pool_excludes_padding(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, mode="avg", exclude_pad=True)
+
+
+def avg_pool_float32(X, kernel_size, stride=None, padding=0):
+    return pool(X.float(), kernel_size, stride, padding, mode="avg")
+
+
+def avg_pool_on_cpu(X, kernel_size, stride=None, padding=0):
+    return pool(X.cpu(), kernel_size, stride, padding, mode="avg")
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (avg_pool_stride_1, "defaults to kernel_size"),
+        (avg_pool_takes_max, "takes the maximum"),
+        (avg_pool_excludes_padding, "count_include_pad"),
+        (avg_pool_float32, "dtype"),
+        (F.avg_pool2d, "computed by F.avg_pool2d"),
+        (not_implemented, "not implemented"),
+    ],
+)
+def test_avg_pool2d_mistakes_fail(wrong, message):
+    with pytest.raises(AssertionError, match=message):
+        check_avg_pool2d(wrong)
+
+
+def test_avg_pool2d_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="device"):
+        check_avg_pool2d(avg_pool_on_cpu)
+
+
+# ----------------------------------------------------------------------------------------- Conv2d
+
+
+class GoodConv2d(nn.Module):
+    """The reference layer on conv2d_unfold (standing in for the student's conv2d); subclasses
+    break it."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        super().__init__()
+        kh, kw = pair(kernel_size)
+        self.stride, self.padding = stride, padding
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kh, kw))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        self.bound = 1 / math.sqrt(in_channels * kh * kw)
+        self.init()
+
+    def init(self):
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        nn.init.uniform_(self.bias, -self.bound, self.bound)
+
+    def forward(self, X):
+        return conv2d_unfold(X, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+
+def test_good_conv2d_passes():
+    check_Conv2d(GoodConv2d)
+
+
+class BiasPlainTensor(GoodConv2d):
+    def __init__(self, in_channels, out_channels, *args, **kwargs):
+        super().__init__(in_channels, out_channels, *args, **kwargs)
+        del self.bias
+        self.bias = torch.zeros(out_channels).uniform_(-self.bound, self.bound)
+
+    def forward(self, X):
+        return F.conv2d(X, self.weight, self.bias.to(X), stride=self.stride, padding=self.padding)
+
+
+class BiasFrozen(GoodConv2d):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias.requires_grad_(False)
+
+
+class D2LInit(GoodConv2d):
+    def init(self):
+        with torch.no_grad():
+            self.weight.copy_(torch.rand(self.weight.shape))
+            self.bias.zero_()
+
+
+class XavierInit(GoodConv2d):
+    def init(self):
+        nn.init.xavier_uniform_(self.weight)
+        nn.init.uniform_(self.bias, -self.bound, self.bound)
+
+
+class ZeroBiasInit(GoodConv2d):
+    def init(self):
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        nn.init.zeros_(self.bias)
+
+
+class StrideIgnored(GoodConv2d):
+    def forward(self, X):
+        return F.conv2d(X, self.weight, self.bias, padding=self.padding)
+
+
+class BiasNotAdded(GoodConv2d):
+    def forward(self, X):
+        return F.conv2d(X, self.weight, stride=self.stride, padding=self.padding)
+
+
+class WeightInOut(GoodConv2d):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
+        self.weight = nn.Parameter(self.weight.detach().transpose(0, 1).contiguous())
+
+    def forward(self, X):
+        return F.conv2d(X, self.weight.transpose(0, 1), self.bias, stride=self.stride, padding=self.padding)
+
+
+class OtherNames(GoodConv2d):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.W = self.weight
+        self.b = self.bias
+        del self.weight, self.bias
+
+    def forward(self, X):
+        return F.conv2d(X, self.W, self.b, stride=self.stride, padding=self.padding)
+
+
+class TorchConv2d(GoodConv2d):
+    def forward(self, X):
+        return F.conv2d(X, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+
+class SubclassOfTorch(nn.Conv2d):
+    pass
+
+
+class NotImplementedConv2d(nn.Module):
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        raise NotImplementedError()
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        (BiasPlainTensor, "plain tensor, not an nn.Parameter"),
+        (BiasFrozen, "requires_grad=True"),
+        (D2LInit, "initialise like nn.Conv2d"),
+        (XavierInit, "initialise like nn.Conv2d"),
+        (ZeroBiasInit, "bias is not initialised"),
+        (StrideIgnored, "pass the layer's stride"),
+        (BiasNotAdded, "bias is not added"),
+        (WeightInOut, r"expected \(32, 16, 3, 3\)"),
+        (OtherNames, "no parameter named 'weight'"),
+        (TorchConv2d, "computed by F.conv2d or nn.Conv2d"),
+        (SubclassOfTorch, "computed by F.conv2d or nn.Conv2d"),
+        (NotImplementedConv2d, "not implemented"),
+    ],
+)
+def test_Conv2d_mistakes_fail(wrong, message):  # noqa: N802
+    with pytest.raises(AssertionError, match=message):
+        check_Conv2d(wrong)
+
+
+def test_checks_leave_the_global_random_state_alone(reference):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    check_Conv2d(reference["Conv2d"])
+    check_conv2d(reference["conv2d"])
+    assert torch.equal(torch.rand(3), expected)
