@@ -49,6 +49,22 @@ def test_toc_lists_every_chapter_and_only_existing_pages():
     )
 
 
+# "term (中文)": the first use of a key term gives its Chinese name, which the glossary lists.
+CHINESE_GLOSS = re.compile(r"[（(]([\u4e00-\u9fff][\u4e00-\u9fff0-9，、/ ·A-Za-z]*)[)）]")
+
+
+def test_glossary_lists_every_chinese_term_of_the_chapters():
+    glossary = (book.ROOT / "book" / "glossary.md").read_text()
+    missing = {}
+    for notebook in sorted(book.ROOT.glob("solutions/*/*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type == "markdown":
+                for term in CHINESE_GLOSS.findall(cell.source):
+                    if term not in glossary:
+                        missing.setdefault(notebook.stem, []).append(term)
+    assert not missing, f"terms glossed in chapters but missing from book/glossary.md: {missing}"
+
+
 def test_toc_lists_the_chapters_in_order():
     assert CHAPTERS, "_toc.yml lists no chapter"
     assert CHAPTERS == sorted(CHAPTERS), "chapters must appear in the order of their numbers"
