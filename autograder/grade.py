@@ -1,33 +1,52 @@
-"""`python -m autograder grade`: autograde a folder of submissions with nbgrader.
+"""`python -m autograder grade`: autograde a folder of untrusted submissions with nbgrader.
 
-Everything happens in a scratch copy of the course: the source notebook, the hidden checks and a
-fresh gradebook. The course folders are only read, and only OUT is written.
+- The course is staged in a scratch folder (source notebook, release, an empty gradebook):
+  the course folders are only read.
+- Each student is graded by a worker process of its own (``autograder.worker``), up to
+  ``workers`` at once, with the kernel in a bubblewrap sandbox (``autograder.sandbox``) and the
+  hidden checks guarded against monkeypatching (``autograder.guard``). A worker past the
+  notebook time limit is killed with its sandbox; the student gets a ``timeout`` row.
+- This process alone writes OUT: the gradebook (``gradebook.db``), one result file per student
+  (``results/<student>.json``, the mark that a student is done: a rerun with the same settings
+  and submission skips them), the feedback, and at the end ``grades.csv``, ``tests.csv``,
+  ``lms.csv`` and ``report.html``.
 """
 
+from __future__ import annotations
+
+import hashlib
 import html
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import nbformat
-import pandas as pd
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from sqlalchemy.exc import SAWarning
 
-from autograder.course import PACKAGE, nbgrader_config, source_notebook
+from autograder import guard, report, sandbox
+from autograder.course import PACKAGE, ROOT, nbgrader_config, source_notebook
 
 # nbgrader's `export` columns, then ours.
 GRADE_COLUMNS = [
     "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-    "raw_score", "late_submission_penalty", "score", "max_score", "status",
+    "raw_score", "late_submission_penalty", "score", "max_score", "status", "tampered", "message",
 ]  # fmt: skip
+TEST_COLUMNS = ["assignment", "student_id", "test", "score", "max_score", "status", "message"]
+STATUSES = ("graded", "timeout", "crashed", "invalid", "missing", "error")
+DEFAULT_NOTEBOOK_TIMEOUT = 1800
+MAX_SUBMISSION_BYTES = 200 * 2**20
 
 
 @dataclass
@@ -35,54 +54,284 @@ class Outcome:
     """What happened to one student's submission."""
 
     student_id: str
-    status: str  # graded | missing | invalid | error
+    status: str  # graded | timeout | crashed | invalid | missing | error
     score: float = 0.0
     max_score: float = 0.0
     message: str = ""
     seconds: float = 0.0
+    tampered: bool = False
+    tests: list = field(default_factory=list)  # {"test", "score", "max_score", "message"}
+    timestamp: str | None = None
+    resumed: bool = False  # graded by an earlier run of the same settings
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Outcome:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def grade(assignment, submissions, out, timeout=300, parameters=None, log=print) -> list[Outcome]:
-    """Grade ``submissions/<student_id>/<assignment>/<notebook>.ipynb``; write reports to ``out``."""
+@dataclass
+class Settings:
+    """How to grade: everything that changes a result is in :meth:`fingerprint`."""
+
+    timeout: int = 300  # seconds per cell
+    parameters: dict = field(default_factory=dict)
+    workers: int = 0  # 0: one per core
+    notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT  # seconds per student, everything included
+    memory: int = 4 * sandbox.GiB  # per kernel
+    max_output: int = 1_000_000  # bytes of output kept per notebook
+    isolate: bool = True  # bubblewrap sandbox; False: --no-sandbox
+
+    def fingerprint(self, staged: dict) -> str:
+        relevant = {k: v for k, v in asdict(self).items() if k != "workers"}
+        return _digest(json.dumps([relevant, staged], sort_keys=True, default=str).encode())
+
+
+def grade(assignment, submissions, out, timeout=300, parameters=None, log=print, **options) -> list[Outcome]:
+    """Grade ``submissions/<student_id>/<assignment>/<notebook>.ipynb``; write reports to ``out``.
+
+    ``options`` are the other :class:`Settings` (workers, notebook_timeout, memory, max_output,
+    isolate) and ``progress`` (show a progress bar).
+    """
+    progress = options.pop("progress", False)
+    settings = Settings(timeout=timeout, parameters=dict(parameters or {}), **options)
     submissions, out = Path(submissions), Path(out)
     warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")  # nbgrader's own
     notebook = source_notebook(assignment).name
     if not submissions.is_dir():
         raise FileNotFoundError(f"submissions folder {submissions} does not exist")
+    if settings.isolate:
+        sandbox.check_available()
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="dlcourse-grade-") as scratch:
-        course = _stage_course(Path(scratch), assignment)
-        config = _grading_config(course, timeout, parameters or {})
-        api = NbGraderAPI(config=config)
-        outcomes = []
-        with _grading_environment(Path(scratch) / "lib"):
-            _require(api.generate_assignment(assignment, force=True, create=True), "prepare", assignment)
-            max_score = _max_score(config, assignment)
-            for number, student in enumerate(students, 1):
-                started = time.monotonic()
-                outcome = _grade_one(api, config, course, submissions, assignment, student, notebook)
-                outcome.max_score = max_score
-                outcome.seconds = round(time.monotonic() - started, 1)
-                outcomes.append(outcome)
-                log(
-                    f"[{number}/{len(students)}] {student}: {outcome.status}, "
-                    f"{outcome.score:g}/{max_score:g} in {outcome.seconds:.1f} s"
-                    + (f" ({outcome.message})" if outcome.message else "")
-                )
-                _write_feedback(api, course, out, assignment, notebook, outcome)
-            _write_grades(config, out, assignment, outcomes)
-    return outcomes
+    scratch = Path(tempfile.mkdtemp(prefix="dlcourse-grade-"))
+    try:
+        with _grading_environment():
+            staged = _stage(scratch / "template", assignment, settings)
+            run = _Run(assignment, notebook, submissions, out, scratch, staged, settings, log)
+            run.grade(students, progress)
+        return [run.outcomes[s] for s in students]
+    finally:
+        if not os.environ.get("DLCOURSE_KEEP_SCRATCH"):  # for debugging the grader
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _stage_course(scratch: Path, assignment: str) -> Path:
-    """Scratch course folder with the assignment's source, and the hidden checks under lib/."""
-    course = scratch / "course"
-    shutil.copytree(source_notebook(assignment).parent, course / "source" / assignment)
-    checks = scratch / "lib" / "autograder"
-    shutil.copytree(PACKAGE / "checks", checks / "checks", ignore=shutil.ignore_patterns("__pycache__"))
-    (checks / "__init__.py").write_text("")
-    return course
+class _Run:
+    """One grading run: schedules workers, and alone writes OUT."""
+
+    def __init__(self, assignment, notebook, submissions, out, scratch, staged, settings, log):
+        self.assignment, self.notebook = assignment, notebook
+        self.submissions, self.out, self.scratch = submissions, out, scratch
+        self.staged, self.settings, self.log = staged, settings, log
+        self.fingerprint = settings.fingerprint(staged["identity"])
+        self.outcomes: dict[str, Outcome] = {}
+        self.running: dict[str, subprocess.Popen] = {}
+        self.lock = threading.Lock()
+        self.cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.workers = settings.workers or self.cores
+        self.db_url = self._gradebook()
+
+    # -- OUT ---------------------------------------------------------------------------------
+
+    def _gradebook(self) -> str:
+        """OUT/gradebook.db, started from the staged one; a new one when the settings changed."""
+        state = self.out / "grading.json"
+        previous = json.loads(state.read_text()) if state.is_file() else None
+        if previous and previous.get("assignment") != self.assignment:
+            raise ValueError(f"{self.out} holds the grading of {previous.get('assignment')}; "
+                             "use another folder for another assignment")  # fmt: skip
+        path = self.out / "gradebook.db"
+        if not previous or previous.get("fingerprint") != self.fingerprint or not path.is_file():
+            shutil.copyfile(self.staged["dir"] / "gradebook.db", path)
+        state.write_text(json.dumps({"assignment": self.assignment, "fingerprint": self.fingerprint}))
+        return f"sqlite:///{path}"
+
+    def _result_file(self, student: str) -> Path:
+        return self.out / "results" / f"{student}.json"
+
+    def _record(self, outcome: Outcome, digest: str, feedback: Path | None) -> None:
+        """Gradebook, feedback, then the result file (the mark that the student is done)."""
+        outcome.max_score = self.staged["max_score"]
+        self._save_to_gradebook(outcome)
+        target = self._feedback_file(outcome.student_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if feedback is not None and feedback.is_file():
+            shutil.copyfile(feedback, target)
+        elif not outcome.resumed:
+            target.write_text(_not_graded_page(self.assignment, outcome))
+        if not outcome.resumed:
+            path = self._result_file(outcome.student_id)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            data = {**asdict(outcome), "fingerprint": self.fingerprint, "digest": digest}
+            data.pop("resumed")
+            partial = path.with_suffix(".partial")
+            partial.write_text(json.dumps(data, indent=1))
+            partial.replace(path)
+        self.outcomes[outcome.student_id] = outcome
+
+    def _feedback_file(self, student: str) -> Path:
+        return self.out / "feedback" / student / self.assignment / self.notebook.replace(".ipynb", ".html")
+
+    def _save_to_gradebook(self, outcome: Outcome) -> None:
+        with Gradebook(self.db_url, self.staged["course_id"]) as gb:
+            gb.update_or_create_student(outcome.student_id)
+            if outcome.status in ("missing", "invalid"):
+                try:
+                    gb.remove_submission(self.assignment, outcome.student_id)
+                except MissingEntry:
+                    pass
+                return
+            submission = gb.update_or_create_submission(self.assignment, outcome.student_id)
+            scores = {t["test"]: t["score"] for t in outcome.tests}
+            for nb in submission.notebooks:
+                for g in nb.grades:
+                    g.auto_score = float(scores.get(g.name, 0.0))
+                    g.needs_manual_grade = False
+            gb.db.commit()
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def grade(self, students: list[str], progress: bool) -> None:
+        bar = _progress_bar(len(students), self.assignment) if progress else None
+        write = bar.write if bar is not None else self.log
+        done = 0
+
+        def announce(outcome: Outcome):
+            nonlocal done
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            write(_log_line(done, len(students), outcome))
+
+        pending = []
+        for student in students:
+            folder = self.submissions / student / self.assignment
+            digest = _tree_digest(folder)
+            previous = self._previous(student, digest)
+            if previous is not None:
+                self._record(previous, digest, None)
+                announce(previous)
+                continue
+            quick = self._check_submission(student, folder)
+            if quick is not None:
+                self._record(quick, digest, None)
+                announce(quick)
+            else:
+                pending.append((student, digest))
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                futures = {pool.submit(self._work, n, s): (s, d) for n, (s, d) in enumerate(pending)}
+                for future in as_completed(futures):
+                    student, digest = futures[future]
+                    outcome, feedback = future.result()
+                    self._record(outcome, digest, feedback)
+                    announce(outcome)
+        finally:
+            self._kill_all()
+            if bar is not None:
+                bar.close()
+        outcomes = [self.outcomes[s] for s in students]
+        report.write_reports(self.out, self.assignment, outcomes, self.staged["tests"])
+
+    def _previous(self, student: str, digest: str) -> Outcome | None:
+        path = self._result_file(student)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if data.get("fingerprint") != self.fingerprint or data.get("digest") != digest:
+            return None
+        outcome = Outcome.from_dict(data)
+        outcome.resumed = True
+        return outcome
+
+    def _check_submission(self, student: str, folder: Path) -> Outcome | None:
+        """missing or invalid without starting a worker; None when the notebook can be graded."""
+        found = folder / self.notebook
+        if not found.is_file() or found.is_symlink():
+            others = sorted(p.name for p in folder.glob("*.ipynb")) if folder.is_dir() else []
+            detail = f"found {', '.join(others)} instead" if others else "nothing submitted"
+            return Outcome(student, "missing", message=f"no {self.assignment}/{self.notebook}: {detail}")
+        size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+        if size > MAX_SUBMISSION_BYTES:
+            limit = MAX_SUBMISSION_BYTES >> 20
+            return Outcome(student, "invalid", message=f"submission larger than {limit} MiB")
+        try:
+            nbformat.validate(nbformat.read(found, as_version=4))
+        except Exception as err:  # JSON or schema errors: nbgrader would stop on them
+            return Outcome(student, "invalid", message=f"not a valid notebook ({type(err).__name__})")
+        return None
+
+    def _work(self, number: int, student: str) -> tuple[Outcome, Path | None]:
+        """Run one worker process; kill it (and its sandbox) when the notebook's time is up."""
+        started = time.monotonic()
+        folder = self.scratch / "students" / str(number)
+        folder.mkdir(parents=True)
+        job = {
+            "assignment": self.assignment, "student": student, "notebook": self.notebook,
+            "submission": str(self.submissions / student / self.assignment),
+            "template": str(self.staged["dir"]), "scratch": str(folder),
+            "result": str(folder / "result.json"), "feedback": str(folder / "feedback.html"),
+            "threads": max(1, self.cores // self.workers), **asdict(self.settings),
+        }  # fmt: skip
+        (folder / "job.json").write_text(json.dumps(job))
+        with open(folder / "worker.log", "wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "autograder.worker", str(folder / "job.json")],
+                stdout=output, stderr=subprocess.STDOUT, cwd=folder, start_new_session=True,
+            )  # fmt: skip
+            with self.lock:
+                self.running[student] = process
+            try:
+                process.wait(timeout=self.settings.notebook_timeout)
+            except subprocess.TimeoutExpired:
+                _kill_group(process)
+                seconds = round(time.monotonic() - started, 1)
+                return Outcome(student, "timeout", seconds=seconds, message=(
+                    f"grading stopped after {self.settings.notebook_timeout} s (the time limit "
+                    "for a whole notebook)")), None  # fmt: skip
+            finally:
+                _kill_group(process)  # anything the worker left behind
+                with self.lock:
+                    self.running.pop(student, None)
+        try:
+            outcome = Outcome.from_dict(json.loads(Path(job["result"]).read_text()))
+        except (OSError, ValueError):
+            log = (folder / "worker.log").read_text(errors="replace").strip().splitlines()
+            detail = log[-1] if log else f"exit status {process.returncode}"
+            outcome = Outcome(student, "error", message=f"the grader failed: {detail}"[:300])
+        outcome.seconds = round(time.monotonic() - started, 1)
+        outcome.score = sum(t["score"] for t in outcome.tests)
+        return outcome, Path(job["feedback"])
+
+    def _kill_all(self) -> None:
+        with self.lock:
+            for process in self.running.values():
+                _kill_group(process)
+
+
+def worker_config(job: dict, course: Path):
+    """nbgrader configuration of a worker: its own course copy, the hardened pipeline."""
+    staged = json.loads((Path(job["template"]) / "staged.json").read_text())
+    config = _grading_config(course, job["timeout"], job["parameters"])
+    box = sandbox.Sandbox(
+        root=Path(job["scratch"]) / "box",
+        workdir=course / "autograded" / job["student"] / job["assignment"],
+        memory=job["memory"], threads=job["threads"], isolate=job["isolate"],
+        data_root=_data_root(), matplotlib_cache=Path(job["template"]) / "matplotlib",
+    )  # fmt: skip
+    name = guard.new_name()
+    config.GuardedExecute.kernel_manager_class = "autograder.sandbox.SandboxKernelManager"
+    config.SandboxKernelManager.sandbox = box.to_dict()
+    config.GuardedExecute.guard_name = name
+    config.GuardedExecute.protected_source = guard.protected_cell(
+        name, {k: tuple(v) for k, v in staged["sources"].items()}, staged["preload"], str(box.workdir)
+    )
+    config.GuardedExecute.max_output_bytes = job["max_output"]
+    config.GuardedExecute.memory_limit = f"{job['memory'] / sandbox.GiB:g} GiB" if job["memory"] else ""
+    config.RestoreCells.release_directory = str(course / "release")
+    config.RedactCheckSource.secret_lines = staged["secret_lines"]
+    return config
 
 
 def _grading_config(course: Path, timeout: int, parameters: dict):
@@ -96,13 +345,26 @@ def _grading_config(course: Path, timeout: int, parameters: dict):
     config.Execute.timeout = timeout
     config.Execute.interrupt_on_timeout = True  # a stuck cell fails, the notebook goes on
     config.InjectParameters.parameters = parameters
+    config.Autograde.sanitize_preprocessors = [
+        "nbgrader.preprocessors.ClearOutput",
+        "nbgrader.preprocessors.DeduplicateIds",
+        "autograder.preprocessors.RestoreCells",
+        "nbgrader.preprocessors.OverwriteKernelspec",
+        "nbgrader.preprocessors.OverwriteCells",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
     config.Autograde.autograde_preprocessors = [
         "autograder.preprocessors.InjectParameters",
-        *_default_autograde_preprocessors(),
+        *[
+            "autograder.execute.GuardedExecute" if p.__name__ == "Execute" else p
+            for p in _default_autograde_preprocessors()
+        ],
     ]
     config.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
+        "autograder.preprocessors.FeedbackSummary",
         "autograder.preprocessors.RedactHiddenTests",
+        "autograder.preprocessors.RedactCheckSource",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     return config
@@ -114,99 +376,121 @@ def _default_autograde_preprocessors():
     return list(Autograde.class_traits()["autograde_preprocessors"].default())
 
 
-@contextmanager
-def _grading_environment(lib: Path):
-    """What nbgrader's subprocesses inherit: a PYTHONPATH that finds the scratch copy of the
-    checks, and this environment's bin/ first on PATH (nbgrader runs its `alembic` from PATH,
-    which lacks it when the command is started as .venv/bin/python without activating)."""
-    saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "PATH")}
-    os.environ["PYTHONPATH"] = str(lib)
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), saved["PATH"] or ""])
+def _stage(folder: Path, assignment: str, settings: Settings) -> dict:
+    """The assignment released once into ``folder`` (source, release, gradebook.db), and what
+    every worker needs (``staged.json``): the checks' sources, what to preload, what to redact."""
+    source = source_notebook(assignment)
+    shutil.copytree(source.parent, folder / "source" / assignment)
+    config = _grading_config(folder, settings.timeout, settings.parameters)
+    api = NbGraderAPI(config=config)
+    result = api.generate_assignment(assignment, force=True, create=True)
+    if not result["success"]:
+        raise RuntimeError(f"could not prepare {assignment}:\n{result.get('log', '')}")
+    sources = guard.check_sources(PACKAGE / "checks")
+    source_nb = nbformat.read(source, as_version=4)
+    test_sources = [c.source for c in source_nb.cells if c.cell_type == "code" and _is_grade(c)]
+    release = (folder / "release" / assignment / source.name).read_text()
+    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
+        found = gb.find_assignment(assignment)
+        max_score = float(found.max_score)
+        tests = [(c.name, float(c.max_score)) for nb in found.notebooks for c in nb.grade_cells]
+    order = {c.metadata.get("nbgrader", {}).get("grade_id"): i for i, c in enumerate(source_nb.cells)}
+    tests.sort(key=lambda t: order.get(t[0], len(order)))
+    staged = {
+        "sources": sources,
+        "preload": guard.preload(assignment, test_sources, sources),
+        "secret_lines": guard.secret_lines(sources, test_sources, release),
+    }
+    (folder / "staged.json").write_text(json.dumps(staged))
+    _matplotlib_cache(folder / "matplotlib")
+    identity = {"source": _digest(source.read_bytes()), "checks": _digest(json.dumps(sources).encode())}
+    return {"dir": folder, "max_score": max_score, "tests": tests, "identity": identity,
+            "course_id": config.CourseDirectory.course_id}  # fmt: skip
+
+
+def _matplotlib_cache(target: Path) -> None:
+    """matplotlib's font list, built once here instead of in every student's fresh $HOME."""
     try:
-        yield
-    finally:
-        for name, value in saved.items():
+        import matplotlib
+        import matplotlib.font_manager  # noqa: F401  (builds the list when missing)
+    except ImportError:
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for found in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
+        shutil.copyfile(found, target / found.name)
+
+
+def _is_grade(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+class _grading_environment:
+    """What the worker processes inherit: this checkout on PYTHONPATH (``autograder.worker``),
+    and this environment's bin/ first on PATH (nbgrader runs its `alembic` from PATH, which
+    lacks it when the command is started as .venv/bin/python without activating)."""
+
+    def __enter__(self):
+        self.saved = {name: os.environ.get(name) for name in ("PYTHONPATH", "PATH")}
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.saved["PATH"] or ""])
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
 
 
-def _require(result: dict, action: str, assignment: str):
-    if not result["success"]:
-        raise RuntimeError(f"could not {action} {assignment}:\n{result.get('log', '')}")
+def _data_root() -> Path:
+    """``dlcourse.data.data_root()``, without importing torch into the grader (tested equal)."""
+    if os.environ.get("DLCOURSE_DATA"):
+        return Path(os.environ["DLCOURSE_DATA"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlcourse"
 
 
-def _max_score(config, assignment: str) -> float:
-    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
-        return float(gb.find_assignment(assignment).max_score)
-
-
-def _grade_one(api, config, course, submissions, assignment, student, notebook) -> Outcome:
-    found = submissions / student / assignment / notebook
-    if not found.is_file():
-        others = sorted(p.name for p in found.parent.glob("*.ipynb")) if found.parent.is_dir() else []
-        detail = f"found {', '.join(others)} instead" if others else "nothing submitted"
-        return Outcome(student, "missing", message=f"no {assignment}/{notebook}: {detail}")
+def _kill_group(process: subprocess.Popen) -> None:
     try:
-        nbformat.validate(nbformat.read(found, as_version=4))
-    except Exception as err:  # JSON or schema errors: nbgrader would stop on them
-        return Outcome(student, "invalid", message=f"not a valid notebook ({type(err).__name__})")
-    target = course / "submitted" / student / assignment
-    shutil.copytree(found.parent, target, dirs_exist_ok=True)
-    result = api.autograde(assignment, student, force=True, create=True)
-    if not result["success"]:
-        return Outcome(student, "error", message=_first_error(result))
-    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
-        score = float(gb.find_submission(assignment, student).score)
-    return Outcome(student, "graded", score=score)
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    process.wait()
 
 
-def _first_error(result: dict) -> str:
-    """The first error nbgrader logged (its final exception only says 'see above')."""
-    for line in (result.get("log") or "").splitlines():
-        if line.startswith("[ERROR]"):
-            return line.removeprefix("[ERROR]").strip()[:300]
-    return (result.get("error") or "unknown error").strip().splitlines()[-1][:300]
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def _write_feedback(api, course, out, assignment, notebook, outcome):
-    target = out / "feedback" / outcome.student_id / assignment / notebook.replace(".ipynb", ".html")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if outcome.status == "graded":
-        result = api.generate_feedback(assignment, outcome.student_id, force=True)
-        produced = course / "feedback" / outcome.student_id / assignment / target.name
-        if result["success"] and produced.is_file():
-            shutil.copyfile(produced, target)
-            return
-        outcome.message = "feedback could not be generated"
-    target.write_text(
-        f"<html><body><h1>{html.escape(assignment)}: not graded</h1>"
+def _tree_digest(folder: Path) -> str:
+    """Digest of a submission folder (names and contents), to notice a resubmission."""
+    if not folder.is_dir():
+        return "missing"
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _log_line(number: int, total: int, o: Outcome) -> str:
+    kept = " (graded before, kept)" if o.resumed else f" in {o.seconds:.1f} s"
+    flags = " [tampered]" if o.tampered else ""
+    return (f"[{number}/{total}] {o.student_id}: {o.status}, {o.score:g}/{o.max_score:g}{kept}{flags}"
+            + (f" ({o.message})" if o.message else ""))  # fmt: skip
+
+
+def _progress_bar(total: int, assignment: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"grading {assignment}", unit="student", file=sys.stderr,
+                dynamic_ncols=True)  # fmt: skip
+
+
+def _not_graded_page(assignment: str, outcome: Outcome) -> str:
+    return (
+        f"<html><body><h1>{html.escape(assignment)}: {html.escape(outcome.status)}</h1>"
         f"<p>Status: <b>{html.escape(outcome.status)}</b>. {html.escape(outcome.message)}</p>"
-        f"<p>Score: 0 / {outcome.max_score:g}</p></body></html>"
+        f"<p>Score: {outcome.score:g} / {outcome.max_score:g}</p></body></html>"
     )
-
-
-def _write_grades(config, out, assignment, outcomes):
-    rows, tests = [], []
-    with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
-        for outcome in outcomes:
-            row = {"assignment": assignment, **asdict(outcome)}
-            if outcome.status == "graded":
-                submission = gb.find_submission(assignment, outcome.student_id)
-                row.update(
-                    timestamp=submission.timestamp,
-                    raw_score=submission.score,
-                    late_submission_penalty=submission.late_submission_penalty,
-                )
-                for nb in submission.notebooks:
-                    tests += [
-                        {"assignment": assignment, "student_id": outcome.student_id,
-                         "test": g.name, "score": g.score, "max_score": g.max_score,
-                         "status": outcome.status}
-                        for g in nb.grades
-                    ]  # fmt: skip
-            rows.append(row)
-    pd.DataFrame(rows).reindex(columns=GRADE_COLUMNS).to_csv(out / "grades.csv", index=False)
-    columns = ["assignment", "student_id", "test", "score", "max_score", "status"]
-    pd.DataFrame(tests, columns=columns).to_csv(out / "tests.csv", index=False)

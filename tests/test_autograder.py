@@ -10,8 +10,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from autograder.course import NOTEBOOKS, ROOT, quick_parameters, source_notebook
-from tests.notebooks import nbgrader_meta
+from autograder.course import ROOT, quick_parameters, source_notebook
+from tests.notebooks import sandbox_options, submission
 
 pytestmark = pytest.mark.slow
 
@@ -21,23 +21,6 @@ NAIVE_SOFTMAX = '''def softmax(X):
     E = torch.exp(X)
     return E / E.sum(dim=-1, keepdim=True)
 '''
-
-
-def submission(assignment: str, replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    """The release notebook with every exercise solved like the reference, except ``replace``."""
-    name = source_notebook(assignment).name
-    solutions = {
-        nbgrader_meta(c)["grade_id"]: c.source
-        for c in nbformat.read(source_notebook(assignment), as_version=4).cells
-        if nbgrader_meta(c).get("solution")
-    }
-    solutions.update(replace or {})
-    nb = nbformat.read(NOTEBOOKS / assignment / name, as_version=4)
-    for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in solutions:
-            cell.source = solutions[grade_id]
-    return nb
 
 
 def tree_digest(*folders: Path) -> str:
@@ -65,7 +48,7 @@ def graded(tmp_path_factory):
     before = tree_digest(ROOT / "solutions", ROOT / "notebooks", ROOT / "autograder")
     run = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", ASSIGNMENT, "--submissions",
-         str(submissions), "--out", str(out), "--timeout", "120", *params],
+         str(submissions), "--out", str(out), "--timeout", "120", *params, *sandbox_options()],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PATH": "/usr/bin:/bin"},  # as `.venv/bin/python -m ...`, not activated
     )

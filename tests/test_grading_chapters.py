@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from autograder.course import ROOT, assignments, quick_parameters, source_notebook
-from tests.notebooks import submission
+from tests.notebooks import sandbox_options, submission
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def graded(request, tmp_path_factory):
     params = [f"--param={k}={v!r}" for k, v in quick_parameters(source_notebook(assignment)).items()]
     run = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", assignment, "--submissions", str(submissions),
-         "--out", str(out), "--timeout", "300", *params],
+         "--out", str(out), "--timeout", "300", *params, *sandbox_options()],
         cwd=ROOT, capture_output=True, text=True, timeout=1200,
     )
     assert run.returncode == 0, run.stdout + run.stderr
