@@ -24,6 +24,11 @@ FLIP_HINT = (
 LOOP_HINT = "Vectorise it: F.unfold the input into columns and use one matrix multiplication."
 
 
+def _call(fn, *args, what, **kwargs):
+    """``call``, also failing when the student's code takes GPU tensors through the CPU."""
+    return call(fn, *args, what=what, stay_on_device=True, **kwargs)
+
+
 def _pair(value) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else tuple(value)
 
@@ -111,7 +116,7 @@ def check_corr2d(corr2d):
         X = torch.arange(9.0, device=device).reshape(3, 3)
         K = torch.arange(4.0, device=device).reshape(2, 2)
         what = "corr2d of the 3 x 3 input 0..8 with the 2 x 2 kernel 0..3"
-        Y = call(corr2d, X, K, what=what)
+        Y = _call(corr2d, X, K, what=what)
         _expect_corr_shape(Y, (2, 2), what)
         expect_tensor(Y, X, what, shape=(2, 2))
         expected = torch.tensor([[19.0, 25.0], [37.0, 43.0]], device=device)
@@ -125,7 +130,7 @@ def check_corr2d(corr2d):
             K = torch.randn(kh, kw, generator=g).to(device)
             X_before, K_before = X.clone(), K.clone()
             what = f"corr2d of a {h} x {w} input with a {kh} x {kw} kernel"
-            Y = call(corr2d, X, K, what=what)
+            Y = _call(corr2d, X, K, what=what)
             shape = (h - kh + 1, w - kw + 1)
             _expect_corr_shape(Y, shape, what)
             expect_tensor(Y, X, what, shape=shape)
@@ -139,7 +144,7 @@ def check_corr2d(corr2d):
         X = torch.randn(5, 7, generator=g, dtype=torch.float64).to(device).requires_grad_()
         K = torch.randn(2, 3, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = "corr2d of a float64 5 x 7 input with a 2 x 3 kernel"
-        Y = call(corr2d, X, K, what=what)
+        Y = _call(corr2d, X, K, what=what)
         expect_tensor(Y, X, what, shape=(4, 5))
         _expect_differentiable(Y, what)
         expected = F.conv2d(X[None, None], K[None, None])[0, 0]
@@ -188,13 +193,13 @@ def check_conv2d(conv2d):
                 f"{'b given' if with_bias else 'b=None'}, stride={stride}, padding={padding}"
             )
             if how == "default":
-                Y = call(conv2d, X, K, what=what)
+                Y = _call(conv2d, X, K, what=what)
             elif how == "none":
-                Y = call(conv2d, X, K, None, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, None, stride=stride, padding=padding, what=what)
             elif how == "keyword":
-                Y = call(conv2d, X, K, b=b, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, b=b, stride=stride, padding=padding, what=what)
             else:
-                Y = call(conv2d, X, K, b, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, b, stride=stride, padding=padding, what=what)
             expected = _conv_ref(X, K, b, stride=stride, padding=padding)
             assert isinstance(Y, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(Y).__name__}"
             assert Y.shape == expected.shape, (
@@ -228,7 +233,7 @@ def check_conv2d(conv2d):
         K = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64).to(device).requires_grad_()
         b = torch.randn(3, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = "conv2d of a float64 X (1, 2, 16, 16) with W (3, 2, 2, 2) and b, stride 1"
-        Y = call(conv2d, X, K, b, what=what)
+        Y = _call(conv2d, X, K, b, what=what)
         expected = F.conv2d(X, K, b)
         expect_tensor(Y, X, what, shape=expected.shape)
         _expect_differentiable(Y, what)
@@ -246,7 +251,7 @@ def check_conv2d(conv2d):
         K = torch.randn(32, 16, 3, 3, generator=g).to(device)
         b = torch.randn(32, generator=g).to(device)
         what = "conv2d of a transposed (non-contiguous) X (8, 16, 64, 64) with W (32, 16, 3, 3), padding 1"
-        Y = call(conv2d, X, K, b, stride=1, padding=1, what=what)
+        Y = _call(conv2d, X, K, b, stride=1, padding=1, what=what)
         expected = _conv_ref(X, K, b, padding=1)
         expect_tensor(Y, X, what, shape=expected.shape)
         expect_close(Y, expected, what, rtol=1e-3, atol=1e-3)
@@ -280,7 +285,7 @@ def _check_pool(pool, name: str):
                 + f", padding={padding}"
             )
             kwargs = {} if stride is None else {"stride": stride}
-            Y = call(pool, X, kernel, padding=padding, what=what, **kwargs)
+            Y = _call(pool, X, kernel, padding=padding, what=what, **kwargs)
             expected = reference(X, kernel, padding=padding, **kwargs)
             assert isinstance(Y, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(Y).__name__}"
             if Y.shape != expected.shape:
@@ -319,7 +324,7 @@ def _check_pool(pool, name: str):
 
         X = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = f"{name} of a float64 X (2, 3, 7, 6) with kernel_size=(3, 2), stride=(2, 2), padding=1"
-        Y = call(pool, X, (3, 2), stride=(2, 2), padding=1, what=what)
+        Y = _call(pool, X, (3, 2), stride=(2, 2), padding=1, what=what)
         expected = reference(X, (3, 2), stride=(2, 2), padding=1)
         expect_tensor(Y, X, what, shape=expected.shape)
         _expect_differentiable(Y, what)
@@ -343,7 +348,7 @@ def _make_layer(Conv2d, *args, **kwargs):
     what = "Conv2d(" + ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]) + ")"
     with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
         torch.manual_seed(17)
-        layer = call(Conv2d, *args, what=what, **kwargs)
+        layer = _call(Conv2d, *args, what=what, **kwargs)
     assert isinstance(layer, nn.Module), f"{what}: Conv2d must be an nn.Module subclass"
     return layer, what
 
@@ -415,7 +420,7 @@ def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
             reference.to(device)
 
             X = torch.randn(x_shape, generator=g).to(device)
-            Y = call(layer, X, what=f"{what} applied to X {x_shape}")
+            Y = _call(layer, X, what=f"{what} applied to X {x_shape}")
             expected = _conv_ref(X, reference.weight, reference.bias, **kwargs).detach()
             assert isinstance(Y, torch.Tensor) and Y.shape == expected.shape, (
                 f"{what} applied to X {x_shape}: expected shape {tuple(expected.shape)}, got "
@@ -436,7 +441,7 @@ def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
             reference.double()
             X64 = torch.randn(x_shape, generator=g, dtype=torch.float64).to(device).requires_grad_()
             what64 = f"{what} in float64 with nn.Conv2d's weights"
-            Y = call(layer, X64, what=what64)
+            Y = _call(layer, X64, what=what64)
             expected = reference(X64)
             expect_tensor(Y, X64, what64, shape=expected.shape)
             _expect_differentiable(Y, what64)

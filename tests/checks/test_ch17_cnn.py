@@ -236,6 +236,17 @@ def test_conv2d_cpu_round_trip_fails_on_gpu(cuda_device):
         check_conv2d(conv2d_on_cpu)
 
 
+def conv2d_silent_round_trip(X, W, b=None, stride=1, padding=0):
+    """Computes on the CPU and moves the result back: right device, hidden copies."""
+    b = None if b is None else b.cpu()
+    return conv2d_unfold(X.cpu(), W.cpu(), b, stride=stride, padding=padding).to(X.device)
+
+
+def test_conv2d_silent_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="copied GPU tensors to the CPU"):
+        check_conv2d(conv2d_silent_round_trip)
+
+
 # ---------------------------------------------------------------------------------------- pooling
 
 
@@ -450,6 +461,11 @@ class SubclassOfTorch(nn.Conv2d):
     pass
 
 
+class SilentRoundTripConv2d(GoodConv2d):
+    def forward(self, X):
+        return conv2d_silent_round_trip(X, self.weight, self.bias, self.stride, self.padding)
+
+
 class NotImplementedConv2d(nn.Module):
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -476,6 +492,11 @@ class NotImplementedConv2d(nn.Module):
 def test_Conv2d_mistakes_fail(wrong, message):  # noqa: N802
     with pytest.raises(AssertionError, match=message):
         check_Conv2d(wrong)
+
+
+def test_Conv2d_silent_cpu_round_trip_fails_on_gpu(cuda_device):  # noqa: N802
+    with pytest.raises(AssertionError, match="copied GPU tensors to the CPU"):
+        check_Conv2d(SilentRoundTripConv2d)
 
 
 def test_checks_leave_the_global_random_state_alone(reference):
