@@ -170,8 +170,11 @@ def build(quick: bool, out: Path) -> None:
     if (ROOT / ".data").is_dir():
         os.environ.setdefault("DLCOURSE_DATA", str(ROOT / ".data"))
     vendor_js()
-    for notebook in tqdm(notebooks, desc="executing notebooks", unit="nb"):
+    progress = tqdm(notebooks, desc="executing notebooks", unit="nb")
+    for notebook in progress:
+        started = time.perf_counter()
         execute(notebook, quick)
+        progress.write(f"book: ran {notebook.stem} in {time.perf_counter() - started:.0f} s")
     sphinx_build(out)
     if external := external_assets(out):
         raise SystemExit(f"book: pages load assets from other hosts: {external}")
