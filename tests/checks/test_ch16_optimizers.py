@@ -534,7 +534,7 @@ def test_adam_in_torch_style_passes():
     check_Adam(AdamTorchStyle)
 
 
-def test_wrong_submission_fails_only_adam(reference):
+def test_wrong_submission_fails_adam():
     namespace = {"torch": torch}
     exec(WRONG_SUBMISSION["Adam"], namespace)
     with pytest.raises(AssertionError, match="bias correction is missing"):
