@@ -211,13 +211,14 @@ class Sandbox:
             args += ["--dev-bind", str(device), str(device)]
         args += ["--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
         args += ["--ro-bind-try", "/sys/fs/cgroup", "/sys/fs/cgroup"]  # CPU quota, read by torch
+        # The student's own /tmp first: the read-only paths below (a venv, the datasets) and the
+        # scratch folder may themselves lie under the machine's /tmp, and must show through it.
+        args += ["--bind", str(self.tmp), "/tmp"]
         for path in self._python_paths() + self.read_only:
             args += ["--ro-bind", path, path]
         if self.data_root and self.data_root.is_dir():
             args += ["--ro-bind", str(self.data_root.resolve()), str(self.data_root.resolve())]
-        # Writable, all inside the student's scratch folder; /tmp last but one so that the
-        # scratch folder (itself often under /tmp) is mounted over it.
-        args += ["--bind", str(self.tmp), "/tmp"]
+        # Writable, all inside the student's scratch folder.
         args += ["--bind", str(self.root), str(self.root)]
         if not self.workdir.is_relative_to(self.root):
             args += ["--bind", str(self.workdir), str(self.workdir)]
