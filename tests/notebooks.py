@@ -28,13 +28,10 @@ def solution_namespace(assignment: str) -> dict:
 
 def execute(notebook: Path, output: Path, parameters: dict) -> nbformat.NotebookNode:
     """Run a notebook top to bottom with papermill, parameters injected; returns the result."""
-    import papermill
+    from tools.book import run_notebook
 
     put_root_on_pythonpath()
-    papermill.execute_notebook(
-        str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-        kernel_name="python3", progress_bar=False,
-    )
+    run_notebook(notebook, parameters, cwd=notebook.parent, output=output)
     return nbformat.read(output, as_version=4)
 
 

@@ -22,11 +22,14 @@ from pathlib import Path
 import nbformat
 import papermill
 import yaml
+from nbclient.exceptions import CellTimeoutError
 from tqdm import tqdm
 
 from autograder.course import put_root_on_pythonpath, quick_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
+# Seconds a chapter cell may run: the longest (ch17's training) takes 90 s on 2 cores.
+CELL_TIME_LIMIT = 1200
 BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
 NPM = BUILD / "npm"
@@ -88,12 +91,9 @@ def stage() -> list[Path]:
 def execute(notebook: Path, quick: bool) -> None:
     """Run ``notebook`` in place with papermill, in its folder; then drop the hidden-test and
     injected-parameter cells and label the solution toggles."""
-    nb = nbformat.read(notebook, as_version=4)
     parameters = quick_parameters(notebook) if quick else None
     try:
-        nb = papermill.execute_notebook(
-            notebook, None, parameters=parameters, kernel_name="python3", cwd=notebook.parent
-        )
+        nb = run_notebook(notebook, parameters, cwd=notebook.parent)
     except papermill.PapermillExecutionError as err:
         name = notebook.relative_to(STAGE)
         first_line = (err.source.strip().splitlines() or [""])[0]
@@ -160,6 +160,21 @@ def external_assets(html_dir: Path) -> dict[str, list[str]]:
         if urls:
             found[str(page.relative_to(html_dir))] = urls
     return found
+
+
+def run_notebook(notebook: Path, parameters: dict | None, cwd: Path, output: Path | None = None):
+    """papermill with a per-cell time limit, tried a second time when a cell runs past it: now
+    and then ipykernel 7 drops an execute reply and the client would wait for it forever."""
+    for attempt in (1, 2):
+        try:
+            return papermill.execute_notebook(
+                notebook, output, parameters=parameters, kernel_name="python3", cwd=cwd,
+                progress_bar=False, execution_timeout=CELL_TIME_LIMIT,
+            )  # fmt: skip
+        except CellTimeoutError as err:
+            if attempt == 2:
+                raise
+            print(f"book: {notebook.name} stalled ({err}); running it again", file=sys.stderr)
 
 
 def build(quick: bool, out: Path) -> None:
