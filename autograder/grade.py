@@ -37,6 +37,7 @@ from sqlalchemy.exc import SAWarning
 
 from autograder import guard, report, sandbox
 from autograder.course import PACKAGE, ROOT, nbgrader_config, source_notebook
+from autograder.preprocessors import is_test
 
 # nbgrader's `export` columns, then ours.
 GRADE_COLUMNS = [
@@ -388,7 +389,7 @@ def _stage(folder: Path, assignment: str, settings: Settings) -> dict:
         raise RuntimeError(f"could not prepare {assignment}:\n{result.get('log', '')}")
     sources = guard.check_sources(PACKAGE / "checks")
     source_nb = nbformat.read(source, as_version=4)
-    test_sources = [c.source for c in source_nb.cells if c.cell_type == "code" and _is_grade(c)]
+    test_sources = [c.source for c in source_nb.cells if is_test(c)]
     release = (folder / "release" / assignment / source.name).read_text()
     with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gb:
         found = gb.find_assignment(assignment)
@@ -418,11 +419,6 @@ def _matplotlib_cache(target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for found in Path(matplotlib.get_cachedir()).glob("fontlist-*.json"):
         shutil.copyfile(found, target / found.name)
-
-
-def _is_grade(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 class _grading_environment:

@@ -37,7 +37,7 @@ def run(job: dict) -> dict:
     started = time.monotonic()
     from nbgrader.apps import NbGraderAPI
 
-    from autograder.grade import worker_config
+    from autograder.grade import MAX_SUBMISSION_BYTES, worker_config
 
     scratch, student, assignment = Path(job["scratch"]), job["student"], job["assignment"]
     course = scratch / "course"
@@ -45,7 +45,8 @@ def run(job: dict) -> dict:
     for part in ("source", "release"):
         shutil.copytree(template / part, course / part)
     shutil.copyfile(template / "gradebook.db", course / "gradebook.db")
-    copy_submission(Path(job["submission"]), course / "submitted" / student / assignment)
+    submitted = course / "submitted" / student / assignment
+    copy_submission(Path(job["submission"]), submitted, MAX_SUBMISSION_BYTES)
 
     config = worker_config(job, course)
     api = NbGraderAPI(config=config)
@@ -86,7 +87,7 @@ def run(job: dict) -> dict:
     return finish(result, started)
 
 
-def copy_submission(source: Path, target: Path, limit: int = 200 * 2**20) -> None:
+def copy_submission(source: Path, target: Path, limit: int) -> None:
     """Copy regular files and folders only: a symlink could point at the course's solutions."""
     total = 0
     for path in sorted(source.rglob("*")):

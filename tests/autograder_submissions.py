@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell
 
-from autograder.course import NOTEBOOKS, source_notebook
+from tests.notebooks import nbgrader_meta, submission
 
 ASSIGNMENT = "ch10_softmax"
 NOTEBOOK = "ch10_softmax.ipynb"
@@ -35,22 +35,10 @@ CONSTANT_ACCURACY = '''def accuracy(logits, y):
 '''
 
 
-def meta(cell) -> dict:
-    return cell.metadata.get("nbgrader", {})
-
-
-def solutions() -> dict[str, str]:
-    nb = nbformat.read(source_notebook(ASSIGNMENT), as_version=4)
-    return {meta(c)["grade_id"]: c.source for c in nb.cells if meta(c).get("solution")}
-
-
 def solved(replace: dict[str, str] | None = None, trim: bool = True) -> nbformat.NotebookNode:
-    """The release with the reference solutions, except ``replace`` (grade_id -> source)."""
-    sources = {**solutions(), **(replace or {})}
-    nb = nbformat.read(NOTEBOOKS / ASSIGNMENT / NOTEBOOK, as_version=4)
-    for cell in nb.cells:
-        if meta(cell).get("grade_id") in sources:
-            cell.source = sources[meta(cell)["grade_id"]]
+    """The release with the reference solutions, except ``replace`` (grade_id -> source); trimmed
+    of the code cells after the last test unless ``trim`` is False."""
+    nb = submission(ASSIGNMENT, replace)
     if trim:
         last = position(nb, "accuracy_hidden")
         nb.cells = nb.cells[: last + 1] + [c for c in nb.cells[last + 1 :] if c.cell_type != "code"]
@@ -58,7 +46,7 @@ def solved(replace: dict[str, str] | None = None, trim: bool = True) -> nbformat
 
 
 def position(nb, grade_id: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if meta(c).get("grade_id") == grade_id)
+    return next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == grade_id)
 
 
 def after(nb, grade_id: str, *sources: str) -> nbformat.NotebookNode:
@@ -121,7 +109,8 @@ while True:
 
     # Cells deleted, moved, edited.
     nb = solved()
-    nb.cells = [c for c in nb.cells if meta(c).get("grade_id") not in ("softmax_visible", "accuracy_hidden")]
+    gone = ("softmax_visible", "accuracy_hidden")
+    nb.cells = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") not in gone]
     f["deleted"] = (nb, Expect("graded", FULL, tampered=True, full=TESTS,
                                message="Deleted read-only or test cells were put back"))  # fmt: skip
     nb = solved()

@@ -8,11 +8,14 @@ from dlcourse import data
 
 
 def test_data_root_follows_the_environment(monkeypatch, tmp_path):
+    # The grader keeps its own copy (it does not import torch); both must agree.
+    from autograder.grade import _data_root as graders_data_root
+
     monkeypatch.setenv("DLCOURSE_DATA", str(tmp_path))
-    assert data.data_root() == tmp_path
+    assert data.data_root() == graders_data_root() == tmp_path
     monkeypatch.delenv("DLCOURSE_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert data.data_root() == tmp_path / "cache" / "dlcourse"
+    assert data.data_root() == graders_data_root() == tmp_path / "cache" / "dlcourse"
 
 
 def test_image_tensors_equal_to_tensor_transform():

@@ -249,11 +249,7 @@ def _make_student(student_cls, params, kwargs, what):
 
 
 def _make_reference(spec, params, kwargs):
-    # A throwaway subclass: the first optimizer of a class that PyTorch builds wraps that class's
-    # `step` for its profiler (Optimizer._patch_step_function). This keeps the wrapping off the
-    # torch.optim class itself, which the grader's guard watches for monkeypatching.
-    reference = type(spec.reference.__name__, (spec.reference,), {})
-    return reference(params, **{**spec.fixed, **spec.defaults, **kwargs})
+    return spec.reference(params, **{**spec.fixed, **spec.defaults, **kwargs})
 
 
 def _run_steps(opt, params, grads, what, first_step=1):
