@@ -4,13 +4,30 @@ Call the student's code through :func:`call`: besides turning a crash into a cle
 fails the test when the code under test monkeypatched torch, builtins or the checks while it ran
 (when the grader's guard is installed, see ``autograder/kernel_guard.py``), and when it returned
 a subclass of a tensor or a number, whose overridden methods could fake any comparison.
+
+It also enforces what an exercise's instructions promise, each rule opt-in per call:
+
+- ``forbid=("torch.nn.functional.mse_loss", ...)``: "don't call X", the built-in the exercise
+  re-implements, however it is reached (an alias, a method, an ``nn`` module that calls it);
+- ``by_hand=True``: "no autograd": no autograd graph is built and no backward is run, even under
+  ``torch.enable_grad()`` inside the student's function;
+- ``probe_device=True``: "on x's device": the call is repeated on copies of its arguments with
+  tensors made without ``device=`` landing on the ``meta`` device, so that a forgotten
+  ``device=`` shows on a CPU-only grader too;
+- ``stay_on_device=True``: on a GPU, no silent round trip through the CPU.
 """
 
 import contextlib
+import copy
+import importlib
+import inspect
+import sys
 
 import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_leaves, tree_map
 
 # Set by the grader's protected cell in the student's kernel; None elsewhere (e.g. under pytest).
 _guard = None
@@ -61,29 +78,216 @@ def _on_gpu(args, kwargs) -> bool:
     return any(isinstance(t, torch.Tensor) and t.device.type != "cpu" for t in leaves)
 
 
-def call(fn, *args, what: str, stay_on_device: bool = False, **kwargs):
-    """Call the student's function; turn a crash into an AssertionError naming the case, and
-    fail if the call patched what the checks rely on or returned a disguised tensor or number.
-    With ``stay_on_device``, also fail if it copied GPU tensors to the CPU on the way."""
-    guard = _guard  # read before the student's code runs: it may rebind the module's names
-    watch = CpuRoundTrips() if stay_on_device and _on_gpu(args, kwargs) else contextlib.nullcontext()
+# What "by hand, no autograd" rules out besides building a graph: every way to run a backward.
+AUTOGRAD_ENTRY_POINTS = (
+    "torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",
+    "torch.autograd.functional.jacobian", "torch.autograd.functional.vjp",
+    "torch.autograd.functional.jvp", "torch.autograd.functional.hessian",
+    "torch.func.grad", "torch.func.grad_and_value", "torch.func.vjp", "torch.func.jvp",
+    "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian",
+)  # fmt: skip
+# sys.setprofile as it was when the checks were loaded (the student may rebind the name).
+_setprofile, _getprofile = sys.setprofile, sys.getprofile
+
+
+def _resolve(name: str):
+    """``"torch.nn.functional.mse_loss"`` -> the object (the longest importable module prefix,
+    then attributes)."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(name)
+
+
+class Watch(TorchFunctionMode):
+    """While active, records calls of the forbidden functions and, with ``by_hand``, any autograd
+    graph built or backward run. torch's functions (C functions, tensor methods, Python functions
+    that dispatch ``__torch_function__``) are seen by this mode whatever name they are reached by;
+    plain Python functions (``nn.init``, the course's helpers) by their code, through a profile
+    hook. Findings are recorded, not raised, so that a ``try``/``except`` cannot hide them."""
+
+    def __init__(self, forbid=(), by_hand=False):
+        super().__init__()
+        names = tuple(forbid) + (AUTOGRAD_ENTRY_POINTS if by_hand else ())
+        self.by_hand = by_hand
+        self.objects, self.codes = {}, {}
+        for name in names:
+            obj = _resolve(name)
+            self.objects[obj] = name
+            code = getattr(inspect.unwrap(obj), "__code__", None)
+            if code is not None:
+                self.codes[code] = name
+        self.found, self.graph, self.unhooked = [], None, False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = self.objects.get(func) if _hashable(func) else None
+        if name is not None and name not in self.found:
+            self.found.append(name)
+        out = func(*args, **(kwargs or {}))
+        if self.by_hand and self.graph is None:
+            for t in tree_leaves(out):
+                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                    self.graph = getattr(func, "__name__", str(func))
+                    break
+        return out
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            name = self.codes.get(frame.f_code)
+        elif event == "c_call":
+            name = self.objects.get(arg) if _hashable(arg) else None
+        else:
+            return
+        if name is not None and name not in self.found:
+            self.found.append(name)
+
+    def __enter__(self):
+        super().__enter__()
+        if self.codes or self.objects:
+            self.previous = _getprofile()
+            _setprofile(self._profile)
+        return self
+
+    def __exit__(self, *exc):
+        if self.codes or self.objects:
+            self.unhooked = _getprofile() != self._profile
+            _setprofile(self.previous)
+        return super().__exit__(*exc)
+
+    def verdict(self, what: str):
+        """Raise the AssertionError that names what the call did against the rules."""
+        if self.found:
+            shown = ", ".join(self.found)
+            if self.by_hand and any(n in AUTOGRAD_ENTRY_POINTS for n in self.found):
+                raise AssertionError(
+                    f"{what}: calls {shown}; this exercise computes the gradient by hand, "
+                    "without autograd"
+                )
+            raise AssertionError(
+                f"{what}: calls {shown}, which this exercise asks you to write yourself; "
+                "use basic tensor operations instead"
+            )
+        if self.graph is not None:
+            raise AssertionError(
+                f"{what}: built an autograd graph ({self.graph} returned a tensor with a grad_fn); "
+                "this exercise computes the gradient by hand: no requires_grad, backward or "
+                "torch.autograd, not even under torch.enable_grad()"
+            )
+        if self.unhooked:
+            raise AssertionError(
+                f"{what}: the code under test removed the grader's profile hook (sys.setprofile)"
+            )
+
+
+def _hashable(obj) -> bool:
+    try:
+        hash(obj)
+    except TypeError:
+        return False
+    return True
+
+
+class UnplacedOnMeta(TorchFunctionMode):
+    """Tensors made without ``device=`` (``torch.zeros(3)``, ``torch.tensor([1.0])``) land on
+    the ``meta`` device, as they would land on the CPU next to a GPU input: a forgotten
+    ``device=`` then breaks the call on a CPU-only grader too. Not moved: tensors drawn from an
+    explicit (CPU) generator, which must stay on the generator's device, and tensors made from a
+    Python number or another tensor by ``torch.tensor``/``torch.as_tensor`` (a 0-dim CPU
+    constant works next to a GPU tensor)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if (
+            func in _device_constructors()
+            and kwargs.get("device") is None
+            and kwargs.get("generator") is None
+            and not (func in (torch.tensor, torch.as_tensor) and args
+                     and isinstance(args[0], (int, float, bool, torch.Tensor)))
+        ):
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+def _copy(value):
+    """A copy of the call's arguments for a second run: tensors cloned (leaves keep
+    ``requires_grad``), generators with the same state, modules deep-copied."""
+    def one(x):
+        if isinstance(x, torch.Tensor):
+            return x.detach().clone().requires_grad_(x.requires_grad)
+        if isinstance(x, torch.Generator):
+            return torch.Generator(x.device).set_state(x.get_state())
+        if isinstance(x, torch.nn.Module):
+            return copy.deepcopy(x)
+        return x
+
+    return tree_map(one, value)
+
+
+def _run(fn, args, kwargs, what, watch):
     try:
         with watch:
-            result = fn(*args, **kwargs)
+            return fn(*args, **kwargs)
     except NotImplementedError:
         raise AssertionError(f"{what}: the function is not implemented yet") from None
     except AssertionError:
         raise
     except Exception as err:
         raise AssertionError(f"{what}: raised {type(err).__name__}: {err}") from None
+
+
+def call(fn, *args, what: str, stay_on_device: bool = False, forbid=(), by_hand: bool = False,
+         probe_device: bool = False, **kwargs):
+    """Call the student's function; turn a crash into an AssertionError naming the case, and
+    fail if the call patched what the checks rely on or returned a disguised tensor or number.
+    The rules the instructions promise (see the module's docstring) are opt-in:
+    ``forbid`` (names of functions not to call), ``by_hand`` (no autograd), ``probe_device``
+    (no tensor made without ``device=``) and ``stay_on_device`` (no GPU -> CPU round trip)."""
+    guard = _guard  # read before the student's code runs: it may rebind the module's names
+    copies = _copy((args, kwargs)) if probe_device else None
+    watch = Watch(forbid, by_hand) if forbid or by_hand else contextlib.nullcontext()
+    trips = CpuRoundTrips() if stay_on_device and _on_gpu(args, kwargs) else contextlib.nullcontext()
+    with trips:
+        result = _run(fn, args, kwargs, what, watch)
     if guard is not None:
         guard.check_untouched(what)
+    if isinstance(watch, Watch):
+        watch.verdict(what)
     expect_plain(result, what)
-    if getattr(watch, "found", None):
+    if getattr(trips, "found", None):
         raise AssertionError(
-            f"{what}: copied GPU tensors to the CPU on the way ({', '.join(sorted(set(watch.found)))}); "
+            f"{what}: copied GPU tensors to the CPU on the way ({', '.join(sorted(set(trips.found)))}); "
             "compute on the input's device: no .cpu(), .numpy() or .tolist() round trips"
         )
+    if copies is not None:
+        expect_device_respected(fn, *copies[0], what=what, **copies[1])
+    return result
+
+
+def expect_device_respected(fn, *args, what: str, **kwargs):
+    """Run ``fn`` once more with tensors made without ``device=`` landing on ``meta``: it must
+    neither fail nor return a tensor off its inputs' device."""
+    hint = (
+        "a tensor was made without device= (torch.zeros, torch.ones, torch.arange, "
+        "torch.tensor([...]) ...), which lands on the CPU when the inputs are on a GPU; "
+        "pass device=x.device, or use zeros_like/ones_like"
+    )
+    try:
+        with UnplacedOnMeta():
+            result = fn(*args, **kwargs)
+        leaves = [t for t in tree_leaves(result) if isinstance(t, torch.Tensor)]
+        if inspect.isgenerator(result):  # a generator function: its batches are the result
+            leaves = [t for t in tree_leaves(list(result)) if isinstance(t, torch.Tensor)]
+    except Exception as err:
+        raise AssertionError(f"{what}: {hint} (with the default device changed, it raised "
+                             f"{type(err).__name__}: {str(err)[:200]})") from None
+    if any(t.device.type == "meta" for t in leaves):
+        raise AssertionError(f"{what}: {hint} (the result landed on another device)")
     return result
 
 
