@@ -12,6 +12,16 @@ def test_live_plot_keeps_every_curve():
     assert labels == ["train_loss", "test_acc"]
 
 
+def test_live_plot_range_grows_to_fit_every_value():
+    plot = LivePlot(ylim=(0, 1.05))
+    plot.add(1, train_loss=2.85, test_acc=0.1)
+    bottom, top = plot.axes.get_ylim()
+    assert bottom == 0 and top > 2.85
+    plot = LivePlot(ylim=(0, 1.05))
+    plot.add(1, test_acc=0.5)
+    assert plot.axes.get_ylim() == (0, 1.05)
+
+
 def test_show_images_draws_a_titled_grid():
     axes = show_images(torch.rand(6, 1, 28, 28), 2, 3, titles=list("abcdef"))
     assert len(axes) == 6 and axes[5].get_title() == "f"

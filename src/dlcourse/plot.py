@@ -19,6 +19,8 @@ class LivePlot:
     In JupyterLab and Colab the figure is replaced through a display handle, so the cell shows one
     figure that grows; a notebook saved after the run (and so the book's static page) keeps the
     final figure. Outside a kernel nothing is displayed; ``plot.figure`` still holds the figure.
+    ``ylim`` is the range shown at least: it grows to fit a value outside it (a loss above 1 on
+    an accuracy-sized axis stays on the chart).
     """
 
     def __init__(self, xlabel="epoch", ylabel=None, xlim=None, ylim=None, figsize=(5, 3.5)):
@@ -47,7 +49,11 @@ class LivePlot:
         if self.xlim:
             ax.set_xlim(self.xlim)
         if self.ylim:
-            ax.set_ylim(self.ylim)
+            bottom, top = self.ylim
+            values = [y for _, ys in self.series.values() for y in ys] or [bottom]
+            margin = 0.05 * (max(values + [top]) - min(values + [bottom]))
+            low, high = min(values), max(values)
+            ax.set_ylim(bottom if low >= bottom else low - margin, top if high <= top else high + margin)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best")
         display = _ipython_display()
