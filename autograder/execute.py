@@ -5,6 +5,8 @@
 - Each test cell runs through the guard with a per-test random token; a test counts only when
   its token came back (a notebook that stops hidden tests from running, e.g. with an IPython
   input transformer, gets the test failed, not passed). Test cells are not stored in history.
+- A cell whose kernel went idle but whose execute reply was lost (ipykernel 7 drops one now and
+  then) is graded on its outputs within seconds (:mod:`autograder.lost_reply`).
 - A cell over the time limit is interrupted and the notebook goes on; if the interrupt does not
   stop it, the kernel is killed. When the kernel dies (crash, ``os._exit``, out of memory, killed
   as above), every later code cell gets an error output, so no test passes without running.
@@ -24,6 +26,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
 from autograder import guard
+from autograder.lost_reply import RecoverLostReply
 from autograder.preprocessors import is_test, nbgrader_meta, report
 
 MEMORY_ERRORS = ("MemoryError", "OutOfMemoryError")
@@ -39,7 +42,7 @@ class GraderError(RuntimeError):
     """The grader's own setup failed in the kernel (not the student's doing)."""
 
 
-class GuardedExecute(Execute):
+class GuardedExecute(RecoverLostReply, Execute):
     guard_name = Unicode("", help="name of the guard in the kernel's namespace").tag(config=True)
     protected_source = Unicode("", help="source of the protected first cell").tag(config=True)
     max_output_bytes = Integer(1_000_000, help="output kept per notebook (errors always kept)").tag(
@@ -52,7 +55,7 @@ class GuardedExecute(Execute):
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._events, self._stopped, self._output_bytes, self._truncated = [], None, 0, set()
-        self._token, self._token_seen, self._index, self._idle = None, False, None, False
+        self._token, self._token_seen, self._index = None, False, None
         # nbgrader's sanitized copy of the notebook (hidden tests included) sits in the kernel's
         # working folder until execution ends: remove it; nbgrader writes the result afterwards.
         path = self.resources.get("metadata", {}).get("path")
@@ -90,7 +93,7 @@ class GuardedExecute(Execute):
             cell.outputs = [_error("NotRun", f"not run: {self._stopped}")]
             return cell, resources
         source, test = cell.source, is_test(cell)
-        self._index, self._token, self._token_seen, self._idle = index, None, False, False
+        self._index, self._token, self._token_seen = index, None, False
         if test and self.guard_name:
             self._token = secrets.token_hex(16)
             grade_id = nbgrader_meta(cell).get("grade_id", "?")
@@ -115,20 +118,11 @@ class GuardedExecute(Execute):
             self._event("memory", f"{_label(cell, index)} ran out of memory{limit}")
         return cell, resources
 
-    def process_message(self, msg, cell, cell_index):
-        if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
-            self._idle = True  # the kernel has finished this cell
-        return super().process_message(msg, cell, cell_index)
+    async def _async_lost_reply(self, cell, cell_index, waited):
+        self._event("lost_reply", f"{_label(cell, self._index)} finished but the kernel's "
+                    "reply was lost; its outputs were graded")  # fmt: skip
 
     async def _async_handle_timeout(self, timeout, cell=None):
-        if self._idle:
-            # The cell finished (the kernel said idle) but its execute reply never came: now
-            # and then ipykernel 7 drops one. Go on with the outputs received, which decide
-            # the grade, instead of interrupting an idle kernel and failing the student.
-            self._event("lost_reply", f"{_label(cell, self._index)} finished but the kernel's "
-                        "reply was lost; its outputs were graded")  # fmt: skip
-            failed = any(o.output_type == "error" for o in (cell.outputs if cell else []))
-            return {"content": {"status": "error" if failed else "ok"}}
         self._event("cell_timeout", f"{_label(cell, self._index)} ran longer than {timeout} s and "
                     "was interrupted")  # fmt: skip
         return await super()._async_handle_timeout(timeout, cell)

@@ -32,6 +32,23 @@ def execute(notebook: Path, output: Path, parameters: dict) -> nbformat.Notebook
     return nbformat.read(output, as_version=4)
 
 
+def dropping_replies(every: int = 0) -> str:
+    """Source of a cell that makes its kernel drop execute replies, as ipykernel 7 now and then
+    does: only the cell's own reply (``every=0``), or every ``every``-th reply from it on."""
+    return f"""import itertools
+_kernel = get_ipython().kernel
+_send, _replies, _once, _every = _kernel.session.send, itertools.count(), {not every}, {every or 1}
+def _dropping(stream, msg_type, *args, **kwargs):
+    if msg_type == "execute_reply" and next(_replies) % _every == 0:
+        if _once:
+            _kernel.session.send = _send
+        content, parent = (list(args) + [None, None])[:2]
+        return _kernel.session.msg(msg_type, content=content, parent=parent)
+    return _send(stream, msg_type, *args, **kwargs)
+_kernel.session.send = _dropping
+"""
+
+
 def submission(assignment: str, replace: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """The student release with every exercise solved like the reference, except the solution
     cells named (by grade_id) in ``replace``, whose source is replaced."""
