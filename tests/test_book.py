@@ -227,17 +227,3 @@ def test_browser_finds_every_file_the_page_asks_for(dom, server):
     _, requests = server
     assert requests, "the browser requested nothing"
     assert [r for r in requests if r[1] >= 400 and r[0] != "/favicon.ico"] == []
-
-
-@slow
-def test_a_stalled_notebook_runs_a_second_time(tmp_path, monkeypatch):
-    # The first run's cell outlasts the time limit (as when a kernel's reply is lost); the
-    # second run, which finds the marker file, finishes.
-    marker = tmp_path / "ran-once"
-    code = f"import pathlib, time\nm = pathlib.Path({str(marker)!r})\nif not m.exists():\n" \
-           "    m.touch()\n    time.sleep(30)\nprint('finished')"
-    notebook = tmp_path / "stall.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), notebook)
-    monkeypatch.setattr(book, "CELL_TIME_LIMIT", 3)
-    nb = book.run_notebook(notebook, None, cwd=tmp_path)
-    assert nb.cells[0].outputs[0].text == "finished\n"

@@ -4,7 +4,8 @@
 2. vendor the JavaScript the site needs offline (require.js and the widgets' html-manager from
    npm, pinned by ``book/package-lock.json``; MathJax comes from ``sphinx-mathjax-offline``);
 3. execute every chapter notebook there with papermill (``--quick`` injects the notebook's
-   ``metadata.dlcourse.quick_parameters``; the injected cell never shows on the site);
+   ``metadata.dlcourse.quick_parameters``; the injected cell never shows on the site), through
+   the client that goes on when a kernel's execute reply is lost (``autograder.lost_reply``);
 4. run ``jupyter-book build`` on the stage (warnings fail the build) into ``--out``;
 5. check that no page loads a script or stylesheet from another host.
 """
@@ -22,14 +23,18 @@ from pathlib import Path
 import nbformat
 import papermill
 import yaml
-from nbclient.exceptions import CellTimeoutError
+from papermill.clientwrap import PapermillNotebookClient
+from papermill.engines import NBClientEngine, papermill_engines
+from papermill.log import logger as papermill_logger
 from tqdm import tqdm
 
 from autograder.course import put_root_on_pythonpath, quick_parameters
+from autograder.lost_reply import RecoverLostReply
 
 ROOT = Path(__file__).resolve().parents[1]
-# Seconds a chapter cell may run: the longest (ch17's training) takes 90 s on 2 cores.
-CELL_TIME_LIMIT = 1200
+# Seconds a chapter cell may run before the run fails: the longest (ch17's training) takes 90 s
+# on 2 cores. A lost execute reply does not count against it: the client goes on within seconds.
+CELL_TIME_LIMIT = 600
 BUILD = ROOT / "_build"
 STAGE = BUILD / "src"
 NPM = BUILD / "npm"
@@ -162,19 +167,34 @@ def external_assets(html_dir: Path) -> dict[str, list[str]]:
     return found
 
 
-def run_notebook(notebook: Path, parameters: dict | None, cwd: Path, output: Path | None = None):
-    """papermill with a per-cell time limit, tried a second time when a cell runs past it: now
-    and then ipykernel 7 drops an execute reply and the client would wait for it forever."""
-    for attempt in (1, 2):
-        try:
-            return papermill.execute_notebook(
-                notebook, output, parameters=parameters, kernel_name="python3", cwd=cwd,
-                progress_bar=False, execution_timeout=CELL_TIME_LIMIT,
-            )  # fmt: skip
-        except CellTimeoutError as err:
-            if attempt == 2:
-                raise
-            print(f"book: {notebook.name} stalled ({err}); running it again", file=sys.stderr)
+class RecoveringClient(RecoverLostReply, PapermillNotebookClient):
+    """papermill's notebook client, going on when a cell's execute reply is lost."""
+
+
+class RecoveringEngine(NBClientEngine):
+    """papermill's nbclient engine with :class:`RecoveringClient`."""
+
+    @classmethod
+    def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                 stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+        options = {k: v for k, v in kwargs.items() if k not in ("input_path", "timeout", "startup_timeout")}
+        return RecoveringClient(
+            nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+            log=papermill_logger, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+            **options,
+        ).execute()  # fmt: skip
+
+
+papermill_engines.register("dlcourse", RecoveringEngine)
+
+
+def run_notebook(notebook: Path, parameters: dict | None, cwd: Path, output: Path | None = None, **client):
+    """papermill with a per-cell time limit and the client that recovers from a lost execute reply
+    (``client``: options of :class:`RecoveringClient`, e.g. ``on_lost_reply``)."""
+    return papermill.execute_notebook(
+        notebook, output, parameters=parameters, kernel_name="python3", cwd=cwd, progress_bar=False,
+        engine_name="dlcourse", execution_timeout=CELL_TIME_LIMIT, **client,
+    )  # fmt: skip
 
 
 def build(quick: bool, out: Path) -> None:
