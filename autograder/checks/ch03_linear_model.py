@@ -4,6 +4,11 @@ Each check calls only the function under test: ``check_grid_search`` never calls
 ``mse``, so a wrong ``mse`` costs only its own points even when their ``grid_search`` is built on
 it. When a value is wrong, the check replays the typical mistakes with a float64 reference and
 names the one that matches.
+
+The rules the instructions state: ``mse`` must not call torch's MSE (``F.mse_loss``,
+``nn.MSELoss``), and neither function may make a tensor without ``device=`` (caught on a
+CPU-only grader too). ``grid_search`` may take its costs from anywhere, ``F.mse_loss`` included:
+that exercise is the search.
 """
 
 import torch
@@ -12,6 +17,9 @@ from autograder.checks._common import call, devices, expect_close, expect_tensor
 
 FLOAT32_TOL = {"rtol": 1e-4, "atol": 1e-5}
 FLOAT64_TOL = {"rtol": 1e-9, "atol": 1e-11}
+
+# Every public spelling of torch's MSE: nn.MSELoss calls F.mse_loss.
+MSE_BUILTINS = ("torch.nn.functional.mse_loss",)
 
 UNRAVEL_HINT = (
     "In a (len(ws), len(bs)) grid flattened row by row, the flat index k sits at row "
@@ -107,6 +115,10 @@ def _check_mse_result(result, w, b, x, y, what, tol):
     _diagnose(result, _variants(_value(w), _value(b), x, y), what, tol)
 
 
+def _call_mse(mse, *args, what):
+    return call(mse, *args, what=what, forbid=MSE_BUILTINS, probe_device=True)
+
+
 def check_mse(mse):
     for device in devices():
         # The classic points with Python floats; mixed-sign errors tell the mistakes apart.
@@ -114,7 +126,7 @@ def check_mse(mse):
         y = torch.tensor([2.0, 4.0, 6.0], device=device)
         x_before, y_before = x.clone(), y.clone()
         what = f"mse(2.5, -0.75, x, y) for x = [1, 2, 3], y = [2, 4, 6] on {device.type}"
-        result = call(mse, 2.5, -0.75, x, y, what=what)
+        result = _call_mse(mse, 2.5, -0.75, x, y, what=what)
         assert torch.equal(x, x_before) and torch.equal(y, y_before), (
             f"{what}: mse changed x or y in place; compute the predictions in a new tensor"
         )
@@ -128,14 +140,14 @@ def check_mse(mse):
         w = torch.tensor(0.8, device=device)
         b = torch.tensor(0.3, device=device)
         what = f"mse with 0-dim tensors w, b and 40 points (x non-contiguous) on {device.type}"
-        _check_mse_result(call(mse, w, b, x40, y40, what=what), w, b, x40, y40, what, FLOAT32_TOL)
+        _check_mse_result(_call_mse(mse, w, b, x40, y40, what=what), w, b, x40, y40, what, FLOAT32_TOL)
 
         # float64, w and b require grad: the result must be differentiable.
         x64, y64 = _points(generator(31), 9, device, torch.float64)
         w = torch.tensor(-0.6, dtype=torch.float64, device=device, requires_grad=True)
         b = torch.tensor(1.1, dtype=torch.float64, device=device, requires_grad=True)
         what = f"mse in float64 with w, b that require grad on {device.type}"
-        result = call(mse, w, b, x64, y64, what=what)
+        result = _call_mse(mse, w, b, x64, y64, what=what)
         _check_mse_result(result, w, b, x64, y64, what, FLOAT64_TOL)
         assert result.requires_grad, (
             f"{what}: the result is detached from w and b; keep it a tensor computed from them "
@@ -149,7 +161,7 @@ def check_mse(mse):
         # A single point: the MSE is just its squared error.
         x1, y1 = torch.tensor([2.0], device=device), torch.tensor([1.0], device=device)
         what = f"mse(1.5, 0.5, x, y) for the single point x = [2], y = [1] on {device.type}"
-        _check_mse_result(call(mse, 1.5, 0.5, x1, y1, what=what), 1.5, 0.5, x1, y1, what, FLOAT32_TOL)
+        _check_mse_result(_call_mse(mse, 1.5, 0.5, x1, y1, what=what), 1.5, 0.5, x1, y1, what, FLOAT32_TOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +250,7 @@ def _diagnose_pair(w_best, b_best, x, y, ws, bs, what):
 
 def _check_search(grid_search, x, y, ws, bs, what, tol):
     inputs = [t.clone() for t in (x, y, ws, bs)]
-    result = call(grid_search, x, y, ws, bs, what=what)
+    result = call(grid_search, x, y, ws, bs, what=what, probe_device=True)
     assert all(torch.equal(a, b) for a, b in zip((x, y, ws, bs), inputs, strict=True)), (
         f"{what}: grid_search changed one of its inputs in place; compute on new tensors"
     )

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from autograder.checks.ch03_linear_model import check_grid_search, check_mse
 from tests.notebooks import solution_namespace
@@ -100,6 +102,22 @@ def mse_on_cpu(w, b, x, y):
     return ((w * x.cpu() + b - y.cpu()) ** 2).mean()
 
 
+def mse_functional(w, b, x, y):
+    return F.mse_loss(w * x + b, y)
+
+
+def mse_module(w, b, x, y):
+    return nn.MSELoss()(w * x + b, y)
+
+
+def mse_loop_cpu_total(w, b, x, y):
+    """A loop that sums into torch.zeros(1): made without device=, it breaks on a GPU."""
+    total = torch.zeros(1, dtype=x.dtype)
+    for xn, yn in zip(x, y, strict=True):
+        total += (w * xn + b - yn) ** 2
+    return total[0] / len(x)
+
+
 def test_mse_python_loop_passes():
     """A slow but correct per-example loop is accepted."""
     check_mse(mse_python_loop)
@@ -121,6 +139,9 @@ def test_mse_python_loop_passes():
         (mse_float32, "dtype"),
         (mse_in_place, "in place"),
         (mse_keepdim, "shape"),
+        (mse_functional, "calls torch.nn.functional.mse_loss, which this exercise asks you"),
+        (mse_module, "calls torch.nn.functional.mse_loss, which this exercise asks you"),
+        (mse_loop_cpu_total, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -242,6 +263,22 @@ def gs_assumes_sorted(x, y, ws, bs):
     return ws.min() + i * step_w, bs[j], costs
 
 
+def gs_functional_mse(x, y, ws, bs):
+    """Takes the costs from F.mse_loss: allowed, this exercise is the search."""
+    predictions = ws[:, None, None] * x + bs[None, :, None]
+    costs = F.mse_loss(predictions, y.expand_as(predictions), reduction="none").mean(dim=-1)
+    return (*_best(costs, ws, bs), costs)
+
+
+def gs_loop_zeros_without_device(x, y, ws, bs):
+    """Right dtype, but torch.zeros without device=: on a GPU the costs stay on the CPU."""
+    costs = torch.zeros(len(ws), len(bs), dtype=x.dtype)
+    for i, w in enumerate(ws):
+        for j, b in enumerate(bs):
+            costs[i, j] = ((w * x + b - y) ** 2).mean()
+    return (*_best(costs, ws, bs), costs)
+
+
 def test_grid_search_double_loop_passes():
     """Thousands of pairs in a Python double loop: slow but correct, and accepted."""
     check_grid_search(gs_double_loop)
@@ -249,6 +286,10 @@ def test_grid_search_double_loop_passes():
 
 def test_grid_search_unravel_index_passes():
     check_grid_search(gs_unravel_helper)
+
+
+def test_grid_search_with_torch_mse_passes():
+    check_grid_search(gs_functional_mse)
 
 
 @pytest.mark.parametrize(
@@ -266,6 +307,7 @@ def test_grid_search_unravel_index_passes():
         (gs_indices, "is an index"),
         (gs_squeezed, "shape"),
         (gs_assumes_sorted, "any order"),
+        (gs_loop_zeros_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
