@@ -1,13 +1,26 @@
 """Hidden checks for ch04_gradient_descent: grad_mse, gradient_descent, minibatch_sgd.
 
-The checks call only the function under test: a wrong ``grad_mse`` costs only its own points
-here, even though a student's ``gradient_descent`` may call it. When a result is wrong, the
-check replays the typical mistakes with a float64 reference and names the one that matches.
+Each check compares the function under test with a float64 reference of its own. A student's
+``gradient_descent`` and ``minibatch_sgd`` call their ``grad_mse``, as the instructions ask, so
+that one has to pass its tests first. When a result is wrong, the check replays the typical
+mistakes and names the one that matches.
+
+The rules the instructions state, for all three functions: the gradient by hand, no autograd
+(also under ``torch.enable_grad()``), and no tensor made without ``device=`` (caught on a
+CPU-only grader too); ``minibatch_sgd`` draws exactly one ``randperm`` per epoch from the
+generator it is given.
 """
 
 import torch
 
-from autograder.checks._common import call, devices, expect_close, expect_tensor, generator
+from autograder.checks._common import (
+    call,
+    devices,
+    expect_close,
+    expect_device_respected,
+    expect_tensor,
+    generator,
+)
 
 FLOAT32_TOL = {"rtol": 1e-4, "atol": 1e-5}
 FLOAT64_TOL = {"rtol": 1e-9, "atol": 1e-11}
@@ -29,6 +42,11 @@ def _grad64(w, b, x, y, scale=1.0, reduce="mean"):
     if reduce == "sum":
         return scale * (2 * r * x).sum(), scale * (2 * r).sum()
     return scale * (2 * r * x).mean(), scale * (2 * r).mean()
+
+
+def _call(fn, *args, what):
+    """The student's call with the rules of this chapter: by hand, and on x's device."""
+    return call(fn, *args, what=what, by_hand=True, probe_device=True)
 
 
 def _zero(x):
@@ -187,7 +205,7 @@ def _diagnose_grad(dw, db, w, b, x, y, what, tol):
             )
         if _close(db, dw_ref, tol):
             raise AssertionError(
-                f"{what}: db equals dw: since dz/db = 1, db has no factor x, db = mean(2(wx + b - y))"
+                f"{what}: db equals dw: since d y_hat/db = 1, db has no factor x, db = mean(2(wx + b - y))"
             )
         expect_close(db, db_ref, f"{what}: db", hint="db = mean(2(wx + b - y))", **tol)
     if _close(db, db_ref, tol):
@@ -195,7 +213,7 @@ def _diagnose_grad(dw, db, w, b, x, y, what, tol):
             dw,
             dw_ref,
             f"{what}: dw",
-            hint="dw = mean(2(wx + b - y) * x): the chain rule brings in dz/dw = x",
+            hint="dw = mean(2(wx + b - y) * x): the chain rule brings in d y_hat/dw = x",
             **tol,
         )
     expect_close(dw, dw_ref, f"{what}: dw", hint="dw = mean(2(wx + b - y) * x)", **tol)
@@ -216,7 +234,7 @@ def check_grad_mse(grad_mse):
         x, y = _data(g, 12, device)
         x_before, y_before = x.clone(), y.clone()
         what = f"grad_mse(0.4, 0.9, x, y) with 12 float32 examples on {device.type}"
-        result = call(grad_mse, 0.4, 0.9, x, y, what=what)
+        result = _call(grad_mse, 0.4, 0.9, x, y, what=what)
         _expect_unchanged(x, x_before, y, y_before, what)
         _expect_pair(result, x, what)
         _diagnose_grad(*result, 0.4, 0.9, x, y, what, FLOAT32_TOL)
@@ -228,31 +246,15 @@ def check_grad_mse(grad_mse):
         w = torch.tensor(-1.25, dtype=torch.float64, device=device)
         b = torch.tensor(0.5, dtype=torch.float64, device=device)
         what = f"grad_mse with 0-dim float64 tensors w, b and a non-contiguous x on {device.type}"
-        result = call(grad_mse, w, b, x64, y64, what=what)
+        result = _call(grad_mse, w, b, x64, y64, what=what)
         _expect_pair(result, x64, what)
         _diagnose_grad(*result, w, b, x64, y64, what, FLOAT64_TOL)
 
         # at the minimum of a noise-free line the gradient vanishes
         x3 = torch.tensor([1.0, 2.0, 3.0], device=device)
-        result = call(grad_mse, 2.0, 0.0, x3, 2 * x3, what="grad_mse at the minimum w = 2, b = 0")
+        result = _call(grad_mse, 2.0, 0.0, x3, 2 * x3, what="grad_mse at the minimum w = 2, b = 0")
         _expect_pair(result, x3, "grad_mse at the minimum w = 2, b = 0 of y = 2x")
         _diagnose_grad(*result, 2.0, 0.0, x3, 2 * x3, "grad_mse at the minimum of y = 2x", FLOAT32_TOL)
-
-    # the gradient by hand: it must not need autograd
-    x, y = _data(generator(41), 5, torch.device("cpu"))
-    what = "grad_mse called inside torch.no_grad()"
-    with torch.no_grad():
-        try:
-            result = grad_mse(0.3, -0.2, x, y)
-        except NotImplementedError:
-            raise AssertionError(f"{what}: the function is not implemented yet") from None
-        except Exception as err:
-            raise AssertionError(
-                f"{what}: raised {type(err).__name__}: {err}. Compute the gradient with the "
-                "formula mean(2(wx + b - y)x), mean(2(wx + b - y)), not with autograd"
-            ) from None
-    _expect_pair(result, x, what)
-    _diagnose_grad(*result, 0.3, -0.2, x, y, what, FLOAT32_TOL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +323,7 @@ def check_gradient_descent(gradient_descent):
         x_before, y_before = x.clone(), y.clone()
 
         what = f"gradient_descent(x, y, lr=0.1, epochs=0) on {device.type}"
-        result = call(gradient_descent, x, y, 0.1, 0, what=what)
+        result = _call(gradient_descent, x, y, 0.1, 0, what=what)
         _expect_parameters(result, x, what, 0)
         assert result[0].item() == 0 and result[1].item() == 0, (
             f"{what}: with no epochs w and b must stay at their start w = b = 0, "
@@ -329,14 +331,14 @@ def check_gradient_descent(gradient_descent):
         )
 
         what = f"gradient_descent(x, y, lr=0.05, epochs=10) on 12 float32 examples on {device.type}"
-        result = call(gradient_descent, x, y, 0.05, 10, what=what)
+        result = _call(gradient_descent, x, y, 0.05, 10, what=what)
         _expect_unchanged(x, x_before, y, y_before, what)
         _expect_parameters(result, x, what, 10)
         _diagnose_gd(result, x, y, 0.05, 10, what, FLOAT32_TOL)
 
         x64, y64 = _data(generator(51), 9, device, torch.float64)
         what = f"gradient_descent(x, y, lr=0.2, epochs=25) in float64 on {device.type}"
-        result = call(gradient_descent, x64, y64, 0.2, 25, what=what)
+        result = _call(gradient_descent, x64, y64, 0.2, 25, what=what)
         _expect_parameters(result, x64, what, 25)
         _diagnose_gd(result, x64, y64, 0.2, 25, what, FLOAT64_TOL)
 
@@ -397,7 +399,7 @@ def _state_after(seed, n, epochs):
 def _run_sgd(minibatch_sgd, x, y, lr, epochs, batch_size, seed, tol, what):
     g = torch.Generator().manual_seed(seed)
     x_before, y_before = x.clone(), y.clone()
-    result = call(minibatch_sgd, x, y, lr, epochs, batch_size, g, what=what)
+    result = call(minibatch_sgd, x, y, lr, epochs, batch_size, g, what=what, by_hand=True)
     _expect_unchanged(x, x_before, y, y_before, what)
     _expect_parameters(result, x, what, epochs)
     n = len(x)
@@ -408,6 +410,11 @@ def _run_sgd(minibatch_sgd, x, y, lr, epochs, batch_size, seed, tol, what):
             f"{what}: call torch.randperm(n, generator=generator) exactly once per epoch and "
             "draw no other random numbers from the generator"
         )
+        # The device probe only now: a run that ignores the generator fails it too, with a
+        # message about device= that would hide the real mistake.
+        generator_copy = torch.Generator().manual_seed(seed)
+        expect_device_respected(minibatch_sgd, x.clone(), y.clone(), lr, epochs, batch_size,
+                                generator_copy, what=what)
         return
     for kwargs, message in SGD_MISTAKES:
         if _matches(result, _sgd64(x, y, lr, epochs, batch_size, seed, **kwargs), tol):
@@ -441,7 +448,7 @@ def check_minibatch_sgd(minibatch_sgd):
 
         what = f"minibatch_sgd(x, y, lr=0.1, epochs=0, batch_size=4, generator) on {device.type}"
         g = torch.Generator().manual_seed(3)
-        result = call(minibatch_sgd, x, y, 0.1, 0, 4, g, what=what)
+        result = _call(minibatch_sgd, x, y, 0.1, 0, 4, g, what=what)
         _expect_parameters(result, x, what, 0)
         assert result[0].item() == 0 and result[1].item() == 0, (
             f"{what}: with no epochs w and b must stay at their start w = b = 0, "

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from autograder.checks.ch04_gradient_descent import (
     check_grad_mse,
@@ -97,6 +98,20 @@ def grad_autograd(w, b, x, y):
     return dw, db
 
 
+def grad_autograd_under_enable_grad(w, b, x, y):
+    """backward() inside torch.enable_grad(), which turns a caller's torch.no_grad() off."""
+    with torch.enable_grad():
+        params = torch.tensor([float(w), float(b)], dtype=x.dtype, device=x.device, requires_grad=True)
+        ((params[0] * x + params[1] - y) ** 2).mean().backward()
+    return params.grad[0], params.grad[1]
+
+
+def grad_ones_without_device(w, b, x, y):
+    """d y_hat/db = 1 written as torch.ones(n) without device=: it breaks on a GPU."""
+    r = w * x + b - y
+    return (2 * r * x).mean(), (2 * r * torch.ones(len(x), dtype=x.dtype)).mean()
+
+
 def grad_python_floats(w, b, x, y):
     r = w * x + b - y
     return (2 * r * x).mean().item(), (2 * r).mean().item()
@@ -131,8 +146,10 @@ def grad_on_cpu(w, b, x, y):
         (grad_sum, "mean"),
         (grad_db_zero, "db is 0"),
         (grad_db_with_x, "no factor x"),
-        (grad_dw_without_x, "dz/dw = x"),
-        (grad_autograd, "not with autograd"),
+        (grad_dw_without_x, "d y_hat/dw = x"),
+        (grad_autograd, "calls torch.autograd.grad; this exercise computes the gradient by hand"),
+        (grad_autograd_under_enable_grad, "by hand"),
+        (grad_ones_without_device, "made without device="),
         (grad_python_floats, "expected a torch.Tensor"),
         (grad_float32, "dtype"),
         (grad_in_place, "in place"),
@@ -258,7 +275,7 @@ def gd_tensor_losses(x, y, lr, epochs):
         dw, db = _grad(w, b, x, y)
         w, b = w - lr * dw, b - lr * db
         losses.append(((w * x + b - y) ** 2).mean())
-    return w, b, torch.stack(losses) if losses else torch.empty(0)
+    return w, b, torch.stack(losses) if losses else torch.empty(0, device=x.device)
 
 
 def gd_one_epoch_too_many(x, y, lr, epochs):
@@ -286,6 +303,31 @@ def gd_loss_after(x, y, lr, epochs):
     return w, b, losses
 
 
+def gd_autograd(x, y, lr, epochs):
+    """The concise way of section 4.10 instead of the exercise: autograd and torch.optim.SGD."""
+    w = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = torch.optim.SGD([w, b], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        F.mse_loss(w * x + b, y).backward()
+        optimizer.step()
+        losses.append(_loss(w.detach(), b.detach(), x, y))
+    return w.detach(), b.detach(), losses
+
+
+def gd_zeros_without_device(x, y, lr, epochs):
+    """Starts from torch.zeros((), dtype=x.dtype): on a GPU, w and b stay on the CPU for 0 epochs."""
+    w, b = torch.zeros((), dtype=x.dtype), torch.zeros((), dtype=x.dtype)
+    losses = []
+    for _ in range(epochs):
+        dw, db = _grad(w, b, x, y)
+        w, b = w - lr * dw, b - lr * db
+        losses.append(_loss(w, b, x, y))
+    return w, b, losses
+
+
 def test_self_contained_gd_passes():
     check_gradient_descent(gd_loss_after)
 
@@ -303,6 +345,8 @@ def test_self_contained_gd_passes():
         (gd_sequential_update, "wrong values"),
         (gd_tensor_losses, "list of floats"),
         (gd_one_epoch_too_many, "with no epochs"),
+        (gd_autograd, "by hand"),
+        (gd_zeros_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -331,13 +375,15 @@ def make_sgd(
     use_generator=True,
     perm_device="cpu",
     result_device=None,
+    start_on_x_device=True,
 ):
     """A minibatch_sgd with one typical mistake switched on by a keyword."""
 
     def minibatch_sgd(x, y, lr, epochs, batch_size, generator):
         n = len(x)
-        w = torch.full((), start, dtype=x.dtype, device=x.device)
-        b = torch.full((), start, dtype=x.dtype, device=x.device)
+        start_device = x.device if start_on_x_device else None
+        w = torch.full((), start, dtype=x.dtype, device=start_device)
+        b = torch.full((), start, dtype=x.dtype, device=start_device)
         losses = []
         g = generator if use_generator else None
         perm = torch.randperm(n, generator=g) if shuffle == "once" else None
@@ -385,6 +431,22 @@ def sgd_extra_draw(x, y, lr, epochs, batch_size, generator):
     return result
 
 
+def sgd_autograd(x, y, lr, epochs, batch_size, generator):
+    """Follows the procedure, but with autograd and torch.optim.SGD instead of the gradient by hand."""
+    w = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+    b = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+    optimizer = torch.optim.SGD([w, b], lr=lr)
+    losses = []
+    for _ in range(epochs):
+        perm = torch.randperm(len(x), generator=generator).to(x.device)
+        for idx in perm.split(batch_size):
+            optimizer.zero_grad()
+            F.mse_loss(w * x[idx] + b, y[idx]).backward()
+            optimizer.step()
+        losses.append(_loss(w.detach(), b.detach(), x, y))
+    return w.detach(), b.detach(), losses
+
+
 def sgd_in_place_shuffle(x, y, lr, epochs, batch_size, generator):
     """Shuffles x and y in place with the same permutation, then trains in order."""
     n = len(x)
@@ -401,8 +463,25 @@ def sgd_in_place_shuffle(x, y, lr, epochs, batch_size, generator):
     return w, b, losses
 
 
+def sgd_variant(x, y, lr, epochs, batch_size, generator):
+    """Correct in another style: x.new_zeros, a CPU permutation indexing x (fine on a GPU too),
+    perm.split, and the losses from F.mse_loss."""
+    w, b = x.new_zeros(()), x.new_zeros(())
+    losses = []
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=generator).split(batch_size):
+            r = w * x[idx] + b - y[idx]
+            w, b = w - lr * (2 * r * x[idx]).mean(), b - lr * (2 * r).mean()
+        losses.append(F.mse_loss(w * x + b, y).item())
+    return w, b, losses
+
+
 def test_self_contained_sgd_passes():
     check_minibatch_sgd(make_sgd())
+
+
+def test_sgd_in_another_style_passes():
+    check_minibatch_sgd(sgd_variant)
 
 
 @pytest.mark.parametrize(
@@ -419,6 +498,8 @@ def test_self_contained_sgd_passes():
         (make_sgd(use_generator=False), "generator was not used"),
         (sgd_extra_draw, "exactly once per epoch"),
         (sgd_in_place_shuffle, "changed in place"),
+        (sgd_autograd, "by hand"),
+        (make_sgd(start_on_x_device=False), "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
