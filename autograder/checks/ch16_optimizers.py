@@ -7,18 +7,25 @@ a gradient) and the same fresh random gradients at every step, some of them ``No
 and float32, on every device. It also checks that ``state_dict()``/``load_state_dict()`` resume a
 run exactly, that ``zero_grad()`` works, that ``step(closure)`` returns the closure's loss and
 that parameters and state stay on their device, that each parameter group's own settings are
-used, and that the class writes its own ``step`` rather than inheriting torch.optim's. When the
-iterates differ, it replays typical mistakes (small functional versions of the update rules
-below) to name the likely one.
+used, and that the class writes its own ``step`` rather than inheriting torch.optim's.
+
+The rules the exercises state are enforced too: ``step()`` leaves ``p.grad`` unchanged, calls
+none of torch.optim's update functions (``torch.optim.adam.adam``, the fused kernels...), and
+makes its state on the parameter's device: a run with tensors made without ``device=`` landing
+on the ``meta`` device shows a forgotten ``device=`` on a CPU-only grader too.
+
+When the iterates differ, it replays typical mistakes (small functional versions of the update
+rules below) to name the likely one.
 """
 
 import copy
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
-from autograder.checks._common import call, devices, generator
+from autograder.checks._common import call, devices, expect_device_respected, generator
 
 SHAPES = [(), (5,), (3, 4), (2,)]  # a scalar, a vector, a matrix and ...
 NEVER = 3  # ... a parameter that never gets a gradient
@@ -27,6 +34,10 @@ MISSING = {2: {0}, 3: {1, 2}, 5: {0}}  # step -> parameters whose .grad is None 
 NUM_STEPS = 7
 SPLIT = 3  # the state_dict check saves the optimizer after this many steps
 TOLERANCE = {torch.float64: dict(rtol=1e-9, atol=1e-12), torch.float32: dict(rtol=2e-5, atol=1e-6)}
+# Adam in float64 with its step count kept as a float32 tensor, as torch.optim.Adam keeps it: its
+# 1 - beta**t is rounded to float32 (a relative error up to ~1e-5 for beta2 = 0.999), which moves
+# the iterates by ~4e-8 in 7 steps; the mistakes worth naming move them by 1e-4 and more.
+FLOAT32_BIAS_CORRECTION = dict(rtol=1e-6, atol=2e-7)
 # a replayed mistake "matches" the student's iterates within this (looser) tolerance
 MATCH_TOLERANCE = {torch.float64: dict(rtol=1e-6, atol=1e-9), torch.float32: dict(rtol=1e-4, atol=1e-5)}
 
@@ -43,6 +54,21 @@ ERROR_HINTS = [
      "keep every tensor on the parameter's device: create state with torch.zeros_like(p) and "
      "never move tensors to the CPU"),
 ]  # fmt: skip
+
+# torch.optim's own update functions, which the exercises write by hand: the functional forms
+# that torch.optim.SGD.step() & co. call, their single-tensor, multi-tensor and fused versions,
+# and the fused C kernels.
+_OPTIM_MODULES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
+TORCH_OPTIM_UPDATES = tuple(
+    f"torch.optim.{module}.{prefix}{module}"
+    for module in _OPTIM_MODULES
+    for prefix in ("", "_single_tensor_", "_multi_tensor_", "_fused_")
+    if hasattr(importlib.import_module(f"torch.optim.{module}"), f"{prefix}{module}")
+) + tuple(
+    f"torch._fused_{name}_"
+    for name in ("sgd", "adam", "adamw", "adagrad")
+    if hasattr(torch, f"_fused_{name}_")
+)
 
 
 def _call(fn, *args, what, **kwargs):
@@ -132,6 +158,10 @@ class Spec:
     formula: str  # the hint when no known mistake matches
     mistakes: list = field(default_factory=list)  # (options of _simulate, hint)
     nonfinite: str = ""  # extra hint when the iterates become inf or nan
+    float64_tolerance: dict = field(default_factory=lambda: TOLERANCE[torch.float64])
+
+    def tolerance(self, dtype):
+        return self.float64_tolerance if dtype == torch.float64 else TOLERANCE[dtype]
 
 
 UPHILL = "the parameters moved uphill: subtract the step (p -= lr * ...), don't add it"
@@ -206,6 +236,7 @@ SPECS = {
              "m, v and t are not kept between steps: store them in self.state[p]"),
         ],
         "Count t from 1 (increment it before the bias correction: 1 - beta**0 is 0).",
+        FLOAT32_BIAS_CORRECTION,
     ),
 }  # fmt: skip
 
@@ -252,23 +283,49 @@ def _make_reference(spec, params, kwargs):
     return spec.reference(params, **{**spec.fixed, **spec.defaults, **kwargs})
 
 
-def _run_steps(opt, params, grads, what, first_step=1):
-    """Set each step's gradients, call opt.step(), record copies of the parameters."""
+def _run_steps(opt, params, grads, what, first_step=1, forbid=TORCH_OPTIM_UPDATES):
+    """Set each step's gradients, call opt.step() (without calling ``forbid``: torch.optim's
+    update functions, except for torch.optim's own optimizer), check that it left the gradients
+    alone, record copies of the parameters."""
     kinds = [(p.device, p.dtype) for p in params]
     path = []
     for step, row in enumerate(grads, start=first_step):
         for p, g in zip(params, row, strict=True):
             p.grad = None if g is None else g.clone()
-        _call(opt.step, what=f"{what}, step {step}")
-        for i, (p, (device, dtype)) in enumerate(zip(params, kinds, strict=True)):
+        given = [(p.grad, None if p.grad is None else p.grad._version) for p in params]
+        _call(opt.step, what=f"{what}, step {step}", forbid=forbid)
+        for i, (p, g, (device, dtype)) in enumerate(zip(params, row, kinds, strict=True)):
             where = f"{what}: after step {step}, parameter {i} (shape {tuple(p.shape)})"
             assert p.device == device, (
                 f"{where} is on {p.device}, but it started on {device}: update each parameter in "
                 "place on its own device (no round trip through the CPU)"
             )
             assert p.dtype == dtype, f"{where} has dtype {p.dtype}, but it started as {dtype}"
+            _expect_grad_unchanged(p.grad, g, given[i], where)
         path.append([p.detach().clone() for p in params])
     return path
+
+
+def _expect_grad_unchanged(grad, values, given, where):
+    """p.grad is still the gradient the step was given: the same values and, if it is the same
+    tensor, not written in place (its version counter counts in-place operations, even those
+    that happen to leave the values alone, such as g.add_(p, alpha=0.0))."""
+    if values is None:
+        assert grad is None, f"{where}: step() gave it a gradient (p.grad was None); leave p.grad alone"
+        return
+    tensor, version = given
+    same = (
+        isinstance(grad, torch.Tensor)
+        and grad.shape == values.shape
+        and torch.equal(grad.to(values.device), values)
+        and (grad is not tensor or grad._version == version)
+    )
+    assert same, (
+        f"{where}: step() modified p.grad; leave p.grad unchanged (it belongs to the caller: "
+        "gradient clipping, logging or a second optimizer may read it). No in-place operation on "
+        "it (p.grad.mul_(...), g = p.grad; g.add_(...)): compute with new tensors, e.g. "
+        "lr * p.grad, and update only p and the state"
+    )
 
 
 def _paths_match(actual, expected, tolerance):
@@ -305,7 +362,7 @@ def _compare(spec, hp, params0, grads, actual, expected, what):
     for step, (row_a, row_e) in enumerate(zip(actual, expected, strict=True), start=1):
         for i, (a, e) in enumerate(zip(row_a, row_e, strict=True)):
             where = f"{what}: parameter {i} (shape {tuple(e.shape)}) after step {step}"
-            if not torch.allclose(a, e, **TOLERANCE[e.dtype]):
+            if not torch.allclose(a, e, **spec.tolerance(e.dtype)):
                 gap = (a - e).abs().max().item() if torch.isfinite(a).all() else float("nan")
                 diagnosis = _diagnose(spec, hp, params0, grads, actual, step, i)
                 raise AssertionError(
@@ -326,6 +383,44 @@ def _check_state_devices(opt, what):
                 )
 
 
+def _check_state_made_on_device(student_cls, spec, device):
+    """A buffer made without device= (torch.zeros(p.shape)) lands on the CPU next to a GPU
+    parameter. Run once more with such tensors landing on the meta device instead: a forgotten
+    device= then raises, leaves meta tensors in the state, or changes the iterates (an in-place
+    update with a meta tensor silently does nothing) on a CPU-only grader too. A Python number
+    or torch.tensor(0.0) for a step count is fine."""
+    kwargs = spec.settings[-1]
+    params0, grads = _scenario(10, torch.float64, device)
+    what = f"{_label(spec.name, kwargs)} on {device.type}"
+    hint = (
+        "step() made a tensor without device= (torch.zeros(p.shape), torch.ones, torch.full...), "
+        "which lands on the CPU when the parameter is on a GPU; make the state with "
+        "torch.zeros_like(p) (or device=p.device)"
+    )
+    reference = _make_reference(spec, _leaves(params0), kwargs)
+    expected = _run_steps(reference, reference.param_groups[0]["params"], grads, "torch", forbid=())[-1]
+    params = _leaves(params0)
+
+    def run():
+        opt = student_cls(params, **kwargs)
+        for row in grads:
+            for p, g in zip(params, row, strict=True):
+                p.grad = None if g is None else g.clone()
+            opt.step()
+        return params, opt
+
+    _, opt = expect_device_respected(run, what=what)
+    for state in opt.state.values():
+        for key, value in state.items():
+            assert not (isinstance(value, torch.Tensor) and value.device.type == "meta"), (
+                f"{what}: {hint} (self.state[p][{key!r}] was made on another device than p)"
+            )
+    for i, (a, e) in enumerate(zip(params, expected, strict=True)):
+        assert torch.allclose(a.detach(), e, **spec.tolerance(e.dtype)), (
+            f"{what}: {hint} (parameter {i} came out differently with the default device changed)"
+        )
+
+
 def _check_zero_grad(opt, params, what):
     for p in params:
         p.grad = torch.ones_like(p)
@@ -343,7 +438,7 @@ def _check_state_dict(student_cls, spec, device):
     params0, grads = _scenario(7, torch.float64, device)
     what = f"{_label(spec.name, kwargs)} on {device.type}, resumed with load_state_dict"
     reference = _make_reference(spec, _leaves(params0), kwargs)
-    expected = _run_steps(reference, reference.param_groups[0]["params"], grads, "torch.optim")[-1]
+    expected = _run_steps(reference, reference.param_groups[0]["params"], grads, "torch.optim", forbid=())[-1]
     params = _leaves(params0)
     opt = _make_student(student_cls, params, kwargs, what)
     _run_steps(opt, params, grads[:SPLIT], what)
@@ -353,7 +448,7 @@ def _check_state_dict(student_cls, spec, device):
     _call(fresh.load_state_dict, saved, what=f"{what}: load_state_dict()")
     resumed = _run_steps(fresh, params, grads[SPLIT:], what, first_step=SPLIT + 1)[-1]
     for i, (a, e) in enumerate(zip(resumed, expected, strict=True)):
-        assert torch.allclose(a, e, **TOLERANCE[e.dtype]), (
+        assert torch.allclose(a, e, **spec.tolerance(e.dtype)), (
             f"{what}: an optimizer saved with state_dict() after {SPLIT} steps and loaded into a fresh "
             f"one with load_state_dict() does not continue like the uninterrupted run (parameter {i} "
             "differs at the end). Keep every per-parameter quantity (buffers, step counts) in "
@@ -390,7 +485,7 @@ def _check_closure(student_cls, spec, device):
         f"{what} returned {loss.item():.6g}, but the closure's loss was {expected_loss.item():.6g}"
     )
     for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
-        assert torch.allclose(a.to(e.device), e, **TOLERANCE[e.dtype]), (
+        assert torch.allclose(a.to(e.device), e, **spec.tolerance(e.dtype)), (
             f"{what}: parameter {i} is wrong after the step; call closure() (inside "
             "torch.enable_grad()) before the update, which uses the gradients it computed"
         )
@@ -417,12 +512,14 @@ def _check_param_groups(student_cls, spec, device):
         return [{"params": params[:2]}, {"params": params[2:], **own}]
 
     reference = _make_reference(spec, groups(_leaves(params0)), base)
-    expected = _run_steps(reference, [p for g in reference.param_groups for p in g["params"]], grads, "torch")
+    expected = _run_steps(
+        reference, [p for g in reference.param_groups for p in g["params"]], grads, "torch", forbid=()
+    )
     params = _leaves(params0)
     opt = _make_student(student_cls, groups(params), base, what)
     actual = _run_steps(opt, params, grads, what)
     for i, (a, e) in enumerate(zip(actual[-1], expected[-1], strict=True)):
-        assert torch.allclose(a, e, **TOLERANCE[e.dtype]), (
+        assert torch.allclose(a, e, **spec.tolerance(e.dtype)), (
             f"{what}: parameter {i} (group {0 if i < 2 else 1}) differs from torch.optim after "
             f"{NUM_STEPS} steps. Read the settings of each group inside the loop over "
             "self.param_groups (group['lr']...), not self.defaults or attributes saved in __init__: "
@@ -442,7 +539,9 @@ def _check_optimizer(student_cls, spec):
                 hp = {**spec.defaults, **kwargs}
                 what = f"{_label(spec.name, kwargs)} on {device.type} in {dtype}"
                 reference = _make_reference(spec, _leaves(params0), kwargs)
-                expected = _run_steps(reference, reference.param_groups[0]["params"], grads, "torch")
+                expected = _run_steps(
+                    reference, reference.param_groups[0]["params"], grads, "torch", forbid=()
+                )
                 params = _leaves(params0)
                 opt = _make_student(student_cls, params, kwargs, what)
                 actual = _run_steps(opt, params, grads, what)
@@ -452,6 +551,7 @@ def _check_optimizer(student_cls, spec):
         _check_state_dict(student_cls, spec, device)
         _check_closure(student_cls, spec, device)
         _check_param_groups(student_cls, spec, device)
+        _check_state_made_on_device(student_cls, spec, device)
 
 
 def check_SGD(SGD):

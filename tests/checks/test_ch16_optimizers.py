@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch.optim.adam import adam as functional_adam
 
 from autograder.checks import ch16_optimizers as checks
 from autograder.checks.ch16_optimizers import (
@@ -74,7 +75,9 @@ def test_update_rules_used_for_diagnosis_match_torch(name):
         for number, kwargs in enumerate(spec.settings):
             params0, grads = checks._scenario(100 + number, dtype, torch.device("cpu"))
             reference = checks._make_reference(spec, checks._leaves(params0), kwargs)
-            expected = checks._run_steps(reference, reference.param_groups[0]["params"], grads, "torch")
+            expected = checks._run_steps(
+                reference, reference.param_groups[0]["params"], grads, "torch", forbid=()
+            )
             simulated = checks._simulate(spec.rule, {**spec.defaults, **kwargs}, params0, grads)
             assert checks._paths_match(simulated, expected, checks.TOLERANCE[dtype])
             for options, hint in spec.mistakes:  # and every mistake is visibly different
@@ -192,6 +195,24 @@ class SGDBrokenZeroGrad(_SGD):
         pass
 
 
+class SGDScalesGradInPlace(_SGD):
+    def update(self, p, g, state, group):
+        g.mul_(group["lr"])  # the caller's p.grad is now lr * g
+        p.sub_(g)
+
+
+class SGDDelegatesToTorch(_SGD):
+    """Right iterates, but torch.optim.SGD does the work."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, lr)
+        self.inner = torch.optim.SGD(self.param_groups, lr=lr)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        return self.inner.step(closure)
+
+
 class SGDThroughCPU(_SGD):
     def update(self, p, g, state, group):
         p.data = p.data.cpu() - group["lr"] * g.cpu()
@@ -207,6 +228,8 @@ class SGDThroughCPU(_SGD):
         (SGDIgnoresClosure, "return the loss"),
         (SGDClosureWithoutEnableGrad, "enable_grad"),
         (SGDBrokenZeroGrad, "zero_grad"),
+        (SGDScalesGradInPlace, "modified p.grad"),
+        (SGDDelegatesToTorch, r"calls torch\.optim\.sgd\.sgd.*write yourself"),
         (not_implemented(_SGD), "not implemented"),
     ],
 )
@@ -347,6 +370,25 @@ def test_momentum_state_on_cpu_fails_on_gpu(cuda_device):
         check_Momentum(MomentumStateOnCPU)
 
 
+def test_state_made_without_device_fails_on_a_cpu_only_grader_too():
+    """torch.zeros(p.shape) works on the CPU, and lands on the CPU next to a GPU parameter."""
+    with pytest.raises(AssertionError, match=r"made a tensor without device=.*zeros_like\(p\)"):
+        check_Momentum(MomentumStateOnCPU)
+
+
+class MomentumStateWithDevice(_Momentum):
+    """Accepted: torch.zeros with the parameter's device and dtype."""
+
+    def update(self, p, g, state, group):
+        v = state.setdefault("v", torch.zeros(p.shape, dtype=p.dtype, device=p.device))
+        v.mul_(group["momentum"]).add_(g)
+        p.add_(v, alpha=-group["lr"])
+
+
+def test_momentum_state_made_with_device_passes():
+    check_Momentum(MomentumStateWithDevice)
+
+
 # --- AdaGrad ---
 
 
@@ -376,6 +418,21 @@ class AdaGradSumsInList(_AdaGrad):
                 p.addcdiv_(p.grad, s.sqrt() + group["eps"], value=-group["lr"])
 
 
+class AdaGradDividesGradInPlace(_AdaGrad):
+    def update(self, p, g, state, group):
+        s = state.setdefault("sum", torch.zeros_like(p))
+        s.addcmul_(g, g)
+        g.div_(s.sqrt() + group["eps"])  # reuses p.grad as scratch space
+        p.add_(g, alpha=-group["lr"])
+
+
+class AdaGradStateWithoutDevice(_AdaGrad):
+    def update(self, p, g, state, group):
+        s = state.setdefault("sum", torch.zeros(p.shape, dtype=p.dtype))
+        s.addcmul_(g, g)
+        p.addcdiv_(g, s.sqrt() + group["eps"], value=-group["lr"])
+
+
 class AdaGradOutOfPlace(_AdaGrad):
     """Accepted: plain arithmetic instead of addcmul_/addcdiv_."""
 
@@ -390,6 +447,8 @@ class AdaGradOutOfPlace(_AdaGrad):
         (AdaGradNotAccumulating, "must accumulate"),
         (AdaGradEpsInside, "after the square root"),
         (AdaGradSumsInList, "load_state_dict"),
+        (AdaGradDividesGradInPlace, "modified p.grad"),
+        (AdaGradStateWithoutDevice, "without device="),
         (not_implemented(_AdaGrad), "not implemented"),
     ],
 )
@@ -425,9 +484,17 @@ class RMSpropAverageForgotten(_RMSprop):
         p.addcdiv_(g, v.sqrt() + group["eps"], value=-group["lr"])
 
 
+class RMSpropStateWithoutDevice(_RMSprop):
+    def update(self, p, g, state, group):
+        v = state.setdefault("v", torch.zeros(p.shape, dtype=p.dtype))
+        v.mul_(group["alpha"]).addcmul_(g, g, value=1 - group["alpha"])
+        p.addcdiv_(g, v.sqrt() + group["eps"], value=-group["lr"])
+
+
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
+        (RMSpropStateWithoutDevice, "without device="),
         (RMSpropAlphaSwapped, "swapped"),
         (RMSpropEpsInside, "after the square root"),
         (RMSpropAverageForgotten, "not kept between steps"),
@@ -497,6 +564,84 @@ class AdamForgetsState(_AdamVariant):
         super().update(p, g, state, group)
 
 
+class AdamWeightDecayOnGrad(_AdamVariant):
+    """Weight decay added to p.grad in place, as many hand-written optimizers do; with a decay
+    of 0 the iterates are right, and p.grad is still written."""
+
+    weight_decay = 0.0
+
+    def update(self, p, g, state, group):
+        g.add_(p, alpha=self.weight_decay)
+        super().update(p, g, state, group)
+
+
+class AdamScalesGradInPlace(_AdamVariant):
+    def update(self, p, g, state, group):
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=0, m=torch.zeros_like(p), v=torch.zeros_like(p))
+        state["step"] += 1
+        t = state["step"]
+        state["v"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        state["m"].mul_(beta1).add_(g.mul_(1 - beta1))  # p.grad becomes (1 - beta1) g
+        m_hat, v_hat = state["m"] / (1 - beta1**t), state["v"] / (1 - beta2**t)
+        p.addcdiv_(m_hat, v_hat.sqrt() + group["eps"], value=-group["lr"])
+
+
+class AdamFunctional(_Adam):
+    """Right iterates, from torch.optim's functional Adam."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                if not self.state[p]:
+                    self.state[p].update(step=torch.tensor(0.0), m=torch.zeros_like(p), v=torch.zeros_like(p))
+            states = [self.state[p] for p in params]
+            beta1, beta2 = group["betas"]
+            functional_adam(
+                params,
+                [p.grad for p in params],
+                [s["m"] for s in states],
+                [s["v"] for s in states],
+                [],
+                [s["step"] for s in states],
+                foreach=False,
+                amsgrad=False,
+                beta1=beta1,
+                beta2=beta2,
+                lr=group["lr"],
+                weight_decay=0.0,
+                eps=group["eps"],
+                maximize=False,
+            )
+
+
+class AdamStateWithoutDevice(_AdamVariant):
+    def update(self, p, g, state, group):
+        if not state:
+            state.update(step=0, m=torch.zeros(p.shape, dtype=p.dtype), v=torch.zeros(p.shape, dtype=p.dtype))
+        super().update(p, g, state, group)
+
+
+class AdamTensorStepCount(_Adam):
+    """Accepted: the step count as a float32 tensor (as torch.optim.Adam keeps it), used as is,
+    so that 1 - beta**t is computed in float32 even for float64 parameters."""
+
+    def update(self, p, g, state, group):
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=torch.tensor(0.0), m=torch.zeros_like(p), v=torch.zeros_like(p))
+        state["step"] += 1
+        t = state["step"]
+        m, v = state["m"], state["v"]
+        m.mul_(beta1).add_(g, alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
+        p.addcdiv_(m_hat, v_hat.sqrt() + group["eps"], value=-group["lr"])
+
+
 class AdamTorchStyle(_Adam):
     """Accepted: torch.optim.Adam's own arrangement of the arithmetic, with a tensor step."""
 
@@ -522,6 +667,10 @@ class AdamTorchStyle(_Adam):
         (AdamGlobalStepCount, "per parameter"),
         (AdamForgetsState, "not kept between steps"),
         (AdamUphill, "uphill"),
+        (AdamWeightDecayOnGrad, "modified p.grad"),
+        (AdamScalesGradInPlace, "modified p.grad"),
+        (AdamFunctional, r"calls torch\.optim\.adam\.adam.*write yourself"),
+        (AdamStateWithoutDevice, "without device="),
         (not_implemented(_Adam), "not implemented"),
     ],
 )
@@ -532,6 +681,23 @@ def test_adam_mistakes_fail(wrong, message):
 
 def test_adam_in_torch_style_passes():
     check_Adam(AdamTorchStyle)
+
+
+def test_adam_with_a_float32_tensor_step_count_passes():
+    check_Adam(AdamTensorStepCount)
+
+
+def test_a_float32_tensor_step_count_needs_the_looser_float64_tolerance():
+    """The acceptance above is no accident: in float64 this correct Adam misses the tolerance
+    of the other optimizers, and the mistakes stay far outside Adam's."""
+    spec = checks.SPECS["Adam"]
+    params0, grads = checks._scenario(100, torch.float64, torch.device("cpu"))
+    reference = checks._make_reference(spec, checks._leaves(params0), {})
+    expected = checks._run_steps(reference, reference.param_groups[0]["params"], grads, "torch", forbid=())
+    params = checks._leaves(params0)
+    actual = checks._run_steps(AdamTensorStepCount(params), params, grads, "tensor step")
+    assert not checks._paths_match(actual, expected, checks.TOLERANCE[torch.float64])
+    assert checks._paths_match(actual, expected, spec.tolerance(torch.float64))
 
 
 def test_wrong_submission_fails_adam():
