@@ -7,9 +7,16 @@ A Python loop over output pixels in ``conv2d`` is caught without timing anything
 builds an autograd graph with (at least) one node per output pixel, while the vectorised version
 (``F.unfold`` + one matrix multiplication) builds a handful of nodes whatever the image size.
 ``check_conv2d`` also runs one large case (8 x 16 x 64 x 64 input, 32 output channels) that takes
-milliseconds vectorised. The same graph shows when an exercise hands the work to torch's own
-layer (``F.conv2d``, ``F.max_pool2d``...) instead of building it.
+milliseconds vectorised.
+
+The rules the exercises state are enforced on every call: no torch convolution in ``corr2d``,
+``conv2d`` and ``Conv2d``, no torch pooling in the poolings (``forbid=``, whatever name or
+``nn`` module reaches them), and no tensor made off the input's device (``probe_device=``).
+``Conv2d`` must draw its initial weight, then its bias, exactly as ``nn.Conv2d`` does, so that
+both start from the same parameters under the same seed.
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,9 +31,25 @@ FLIP_HINT = (
 LOOP_HINT = "Vectorise it: F.unfold the input into columns and use one matrix multiplication."
 
 
-def _call(fn, *args, what, **kwargs):
-    """``call``, also failing when the student's code takes GPU tensors through the CPU."""
-    return call(fn, *args, what=what, stay_on_device=True, **kwargs)
+# torch's convolutions, which corr2d, conv2d and Conv2d rebuild (F.conv2d is torch.conv2d, so
+# one spelling covers both; nn.Conv2d calls it).
+CONVOLUTIONS = tuple(
+    f"torch.nn.functional.{name}"
+    for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+) + ("torch.convolution", "torch._convolution")
+# torch's poolings, which max_pool2d and avg_pool2d rebuild (nn.MaxPool2d and nn.AvgPool2d call them).
+MAX_POOLS = (
+    "torch.max_pool2d", "torch._C._nn.max_pool2d_with_indices",
+    "torch.nn.functional.max_pool2d_with_indices", "torch.nn.functional.adaptive_max_pool2d",
+    "torch.nn.functional.max_pool2d",
+)  # fmt: skip
+AVG_POOLS = ("torch.nn.functional.adaptive_avg_pool2d", "torch.nn.functional.avg_pool2d")
+
+
+def _call(fn, *args, what, forbid, **kwargs):
+    """``call`` with the rules of every exercise: the functions in ``forbid`` are not called, no
+    tensor is made off the input's device, and GPU tensors take no trip through the CPU."""
+    return call(fn, *args, what=what, forbid=forbid, probe_device=True, stay_on_device=True, **kwargs)
 
 
 def _pair(value) -> tuple[int, int]:
@@ -57,24 +80,6 @@ def _graph(tensor: torch.Tensor) -> set:
 
 def _graph_size(tensor: torch.Tensor) -> int:
     return len(_graph(tensor))
-
-
-# torch's own layers, which the exercises rebuild: their autograd nodes give them away.
-TORCH_LAYERS = {
-    "conv2d": ("Convolution", "F.conv2d or nn.Conv2d", "F.unfold and a matrix multiplication"),
-    "max_pool2d": ("MaxPool", "F.max_pool2d or nn.MaxPool2d", "F.unfold and a max over each window"),
-    "avg_pool2d": ("AvgPool", "F.avg_pool2d or nn.AvgPool2d", "F.unfold and a mean over each window"),
-}
-
-
-def _expect_own_code(result: torch.Tensor, exercise: str, what: str):
-    node, used, instead = TORCH_LAYERS[exercise]
-    found = sorted(type(n).__name__ for n in _graph(result))
-    found = [name for name in found if name.startswith(node)]
-    assert not found, (
-        f"{what}: the result was computed by {used} ({found[0]} in its autograd graph); the "
-        f"exercise is to build it yourself, from {instead}"
-    )
 
 
 def _expect_unchanged(before: list[torch.Tensor], after: list[torch.Tensor], name: str):
@@ -116,7 +121,7 @@ def check_corr2d(corr2d):
         X = torch.arange(9.0, device=device).reshape(3, 3)
         K = torch.arange(4.0, device=device).reshape(2, 2)
         what = "corr2d of the 3 x 3 input 0..8 with the 2 x 2 kernel 0..3"
-        Y = _call(corr2d, X, K, what=what)
+        Y = _call(corr2d, X, K, what=what, forbid=CONVOLUTIONS)
         _expect_corr_shape(Y, (2, 2), what)
         expect_tensor(Y, X, what, shape=(2, 2))
         expected = torch.tensor([[19.0, 25.0], [37.0, 43.0]], device=device)
@@ -130,7 +135,7 @@ def check_corr2d(corr2d):
             K = torch.randn(kh, kw, generator=g).to(device)
             X_before, K_before = X.clone(), K.clone()
             what = f"corr2d of a {h} x {w} input with a {kh} x {kw} kernel"
-            Y = _call(corr2d, X, K, what=what)
+            Y = _call(corr2d, X, K, what=what, forbid=CONVOLUTIONS)
             shape = (h - kh + 1, w - kw + 1)
             _expect_corr_shape(Y, shape, what)
             expect_tensor(Y, X, what, shape=shape)
@@ -144,7 +149,7 @@ def check_corr2d(corr2d):
         X = torch.randn(5, 7, generator=g, dtype=torch.float64).to(device).requires_grad_()
         K = torch.randn(2, 3, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = "corr2d of a float64 5 x 7 input with a 2 x 3 kernel"
-        Y = _call(corr2d, X, K, what=what)
+        Y = _call(corr2d, X, K, what=what, forbid=CONVOLUTIONS)
         expect_tensor(Y, X, what, shape=(4, 5))
         _expect_differentiable(Y, what)
         expected = F.conv2d(X[None, None], K[None, None])[0, 0]
@@ -192,14 +197,15 @@ def check_conv2d(conv2d):
                 f"conv2d of X {tuple(X.shape)} with W {tuple(K.shape)}, "
                 f"{'b given' if with_bias else 'b=None'}, stride={stride}, padding={padding}"
             )
+            rules = dict(what=what, forbid=CONVOLUTIONS)
             if how == "default":
-                Y = _call(conv2d, X, K, what=what)
+                Y = _call(conv2d, X, K, **rules)
             elif how == "none":
-                Y = _call(conv2d, X, K, None, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, None, stride=stride, padding=padding, **rules)
             elif how == "keyword":
-                Y = _call(conv2d, X, K, b=b, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, b=b, stride=stride, padding=padding, **rules)
             else:
-                Y = _call(conv2d, X, K, b, stride=stride, padding=padding, what=what)
+                Y = _call(conv2d, X, K, b, stride=stride, padding=padding, **rules)
             expected = _conv_ref(X, K, b, stride=stride, padding=padding)
             assert isinstance(Y, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(Y).__name__}"
             assert Y.shape == expected.shape, (
@@ -233,11 +239,10 @@ def check_conv2d(conv2d):
         K = torch.randn(3, 2, 2, 2, generator=g, dtype=torch.float64).to(device).requires_grad_()
         b = torch.randn(3, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = "conv2d of a float64 X (1, 2, 16, 16) with W (3, 2, 2, 2) and b, stride 1"
-        Y = _call(conv2d, X, K, b, what=what)
+        Y = _call(conv2d, X, K, b, what=what, forbid=CONVOLUTIONS)
         expected = F.conv2d(X, K, b)
         expect_tensor(Y, X, what, shape=expected.shape)
         _expect_differentiable(Y, what)
-        _expect_own_code(Y, "conv2d", what)
         nodes = _graph_size(Y)
         assert nodes <= 100, (
             f"{what}: the result went through {nodes} autograd operations for a 15 x 15 output, "
@@ -251,7 +256,7 @@ def check_conv2d(conv2d):
         K = torch.randn(32, 16, 3, 3, generator=g).to(device)
         b = torch.randn(32, generator=g).to(device)
         what = "conv2d of a transposed (non-contiguous) X (8, 16, 64, 64) with W (32, 16, 3, 3), padding 1"
-        Y = _call(conv2d, X, K, b, stride=1, padding=1, what=what)
+        Y = _call(conv2d, X, K, b, stride=1, padding=1, what=what, forbid=CONVOLUTIONS)
         expected = _conv_ref(X, K, b, padding=1)
         expect_tensor(Y, X, what, shape=expected.shape)
         expect_close(Y, expected, what, rtol=1e-3, atol=1e-3)
@@ -266,12 +271,37 @@ POOL_CASES = [
     ((2, 2, 7, 8), 3, 2, 1, "negative"),
     ((1, 3, 5, 6), (3, 2), None, (1, 1), "negative"),
     ((2, 1, 6, 6), 3, 1, 0, "random"),
+    # padding on one axis only: (ph, pw) and F.pad's (pw, pw, ph, ph) are easily swapped
+    ((2, 2, 7, 8), (3, 2), (2, 1), (1, 0), "negative"),
+    ((1, 2, 6, 9), (2, 5), 2, (0, 2), "random"),
+    ((1, 2, 7, 7), 2, 4, (1, 0), "negative"),  # swapping the paddings keeps the shape here
 ]
+SWAP_HINT = (
+    "the height and width paddings are swapped: padding=(ph, pw) adds ph rows at the top and the "
+    "bottom and pw columns left and right, and F.pad lists the last dimension first: "
+    "F.pad(X, (pw, pw, ph, ph))"
+)
+
+
+def _same(Y, expected) -> bool:
+    return (Y.shape, Y.dtype, Y.device) == (
+        expected.shape,
+        expected.dtype,
+        expected.device,
+    ) and torch.allclose(Y, expected, atol=1e-5)
+
+
+def _swapped_padding(reference, X, kernel, padding, pad_value, **kwargs):
+    """What pooling gives with the height and width paddings swapped."""
+    ph, pw = _pair(padding)
+    return reference(F.pad(X, (ph, ph, pw, pw), value=pad_value), kernel, **kwargs)
 
 
 def _check_pool(pool, name: str):
     reference = F.max_pool2d if name == "max_pool2d" else F.avg_pool2d
     other = F.avg_pool2d if name == "max_pool2d" else F.max_pool2d
+    forbid = MAX_POOLS if name == "max_pool2d" else AVG_POOLS
+    pad_value = -math.inf if name == "max_pool2d" else 0.0
     for device in devices():
         g = generator(172 if name == "max_pool2d" else 173)
         for shape, kernel, stride, padding, kind in POOL_CASES:
@@ -285,9 +315,12 @@ def _check_pool(pool, name: str):
                 + f", padding={padding}"
             )
             kwargs = {} if stride is None else {"stride": stride}
-            Y = _call(pool, X, kernel, padding=padding, what=what, **kwargs)
+            Y = _call(pool, X, kernel, padding=padding, what=what, forbid=forbid, **kwargs)
             expected = reference(X, kernel, padding=padding, **kwargs)
             assert isinstance(Y, torch.Tensor), f"{what}: expected a torch.Tensor, got {type(Y).__name__}"
+            swapped = _swapped_padding(reference, X, kernel, padding, pad_value, **kwargs)
+            if not _same(Y, expected) and _same(Y, swapped):
+                raise AssertionError(f"{what}: wrong result: {SWAP_HINT}")
             if Y.shape != expected.shape:
                 stride_1 = reference(X, kernel, stride=1, padding=padding)
                 if stride is None and Y.shape == stride_1.shape:
@@ -324,11 +357,10 @@ def _check_pool(pool, name: str):
 
         X = torch.randn(2, 3, 7, 6, generator=g, dtype=torch.float64).to(device).requires_grad_()
         what = f"{name} of a float64 X (2, 3, 7, 6) with kernel_size=(3, 2), stride=(2, 2), padding=1"
-        Y = _call(pool, X, (3, 2), stride=(2, 2), padding=1, what=what)
+        Y = _call(pool, X, (3, 2), stride=(2, 2), padding=1, what=what, forbid=forbid)
         expected = reference(X, (3, 2), stride=(2, 2), padding=1)
         expect_tensor(Y, X, what, shape=expected.shape)
         _expect_differentiable(Y, what)
-        _expect_own_code(Y, name, what)
         expect_close(Y, expected, what, rtol=1e-10, atol=1e-12)
         _expect_grads(Y, expected, (X,), (X,), ("X",), what)
 
@@ -348,7 +380,7 @@ def _make_layer(Conv2d, *args, **kwargs):
     what = "Conv2d(" + ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())]) + ")"
     with torch.random.fork_rng(devices=[]):  # the notebook's random state stays as it was
         torch.manual_seed(17)
-        layer = _call(Conv2d, *args, what=what, **kwargs)
+        layer = call(Conv2d, *args, what=what, **kwargs)
     assert isinstance(layer, nn.Module), f"{what}: Conv2d must be an nn.Module subclass"
     return layer, what
 
@@ -375,6 +407,41 @@ def _expect_parameters(layer, what, weight_shape, bias_shape):
     assert not extra, f"{what}: unexpected parameters {extra}; Conv2d has only weight and bias"
 
 
+def _seeded_init(in_channels, out_channels, kernel_size, bias_first=False):
+    """The initial weight and bias of nn.Conv2d under the seed of _make_layer (or, with
+    ``bias_first``, of the same draws in the other order)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(17)
+        if not bias_first:
+            layer = nn.Conv2d(in_channels, out_channels, kernel_size)
+            return layer.weight.detach(), layer.bias.detach()
+        bound = 1 / math.sqrt(in_channels * kernel_size**2)
+        bias = torch.empty(out_channels).uniform_(-bound, bound)
+        weight = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        return weight, bias
+
+
+def _expect_same_draws(weight, bias, what, in_channels, out_channels, kernel_size):
+    """Under the same seed, the layer starts from nn.Conv2d's very weight and bias: the same
+    distributions drawn in the same order (the weight first)."""
+    expected = _seeded_init(in_channels, out_channels, kernel_size)
+    if all(torch.allclose(a, e, rtol=1e-6, atol=1e-7) for a, e in zip((weight, bias), expected, strict=True)):
+        return
+    order = _seeded_init(in_channels, out_channels, kernel_size, bias_first=True)
+    if all(torch.allclose(a, e, rtol=1e-6, atol=1e-7) for a, e in zip((weight, bias), order, strict=True)):
+        raise AssertionError(
+            f"{what}: the bias is drawn before the weight, so under the same seed the layer does not "
+            "start from nn.Conv2d's parameters; initialise the weight first, then the bias"
+        )
+    raise AssertionError(
+        f"{what}: under the same seed (torch.manual_seed) the initial parameters differ from "
+        "nn.Conv2d's; create them with torch.empty, then draw nothing else than "
+        "nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5)) followed by "
+        "nn.init.uniform_(self.bias, -bound, bound)"
+    )
+
+
 def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
     layer, what = _make_layer(Conv2d, 16, 32, 3)
     _expect_parameters(layer, what, (32, 16, 3, 3), (32,))
@@ -394,6 +461,7 @@ def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
     assert bias.abs().max() <= bound * (1 + 1e-6) and bias.std() > 0.2 * bound, (
         f"{what}: the bias is not initialised like nn.Conv2d's; {init_hint}"
     )
+    _expect_same_draws(weight, bias, what, 16, 32, 3)
 
     cases = [
         ((3, 4, (2, 3)), {"stride": (2, 1), "padding": 1}, (2, 3, 7, 8)),
@@ -420,7 +488,7 @@ def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
             reference.to(device)
 
             X = torch.randn(x_shape, generator=g).to(device)
-            Y = _call(layer, X, what=f"{what} applied to X {x_shape}")
+            Y = _call(layer, X, what=f"{what} applied to X {x_shape}", forbid=CONVOLUTIONS)
             expected = _conv_ref(X, reference.weight, reference.bias, **kwargs).detach()
             assert isinstance(Y, torch.Tensor) and Y.shape == expected.shape, (
                 f"{what} applied to X {x_shape}: expected shape {tuple(expected.shape)}, got "
@@ -441,11 +509,10 @@ def check_Conv2d(Conv2d):  # noqa: N802 (the graded name is a class)
             reference.double()
             X64 = torch.randn(x_shape, generator=g, dtype=torch.float64).to(device).requires_grad_()
             what64 = f"{what} in float64 with nn.Conv2d's weights"
-            Y = _call(layer, X64, what=what64)
+            Y = _call(layer, X64, what=what64, forbid=CONVOLUTIONS)
             expected = reference(X64)
             expect_tensor(Y, X64, what64, shape=expected.shape)
             _expect_differentiable(Y, what64)
-            _expect_own_code(Y, "conv2d", f"{what64} (build Conv2d on your conv2d)")
             expect_close(Y, expected, what64, rtol=1e-10, atol=1e-10)
             _expect_grads(
                 Y,

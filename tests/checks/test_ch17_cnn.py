@@ -62,14 +62,16 @@ def pair(value):
 # ----------------------------------------------------------------------------------------- corr2d
 
 
-def corr2d_loop(X, K, flip=False, shrink=0, detach=False, d2l_zeros=False, cpu=False):
+def corr2d_loop(X, K, flip=False, shrink=0, detach=False, d2l_zeros=False, cpu=False, zeros_kwargs=None):
     if flip:
         K = K.flip(0, 1)
     if cpu:
         X, K = X.cpu(), K.cpu()
     h, w = K.shape
     shape = (X.shape[0] - h + 1 - shrink, X.shape[1] - w + 1 - shrink)
-    Y = torch.zeros(shape) if d2l_zeros else torch.zeros(shape, dtype=X.dtype, device=X.device)
+    if zeros_kwargs is None:
+        zeros_kwargs = {} if d2l_zeros else dict(dtype=X.dtype, device=X.device)
+    Y = torch.zeros(shape, **zeros_kwargs)
     for i in range(Y.shape[0]):
         for j in range(Y.shape[1]):
             value = (X[i : i + h, j : j + w] * K).sum()
@@ -83,6 +85,29 @@ def corr2d_true_convolution(X, K):
 
 def corr2d_d2l(X, K):
     return corr2d_loop(X, K, d2l_zeros=True)
+
+
+def corr2d_default_dtype(X, K):
+    return corr2d_loop(X, K, zeros_kwargs=dict(device=X.device))
+
+
+def corr2d_default_device(X, K):
+    return corr2d_loop(X, K, zeros_kwargs=dict(dtype=X.dtype))
+
+
+def corr2d_by_conv2d(X, K):
+    return F.conv2d(X[None, None], K[None, None])[0, 0]
+
+
+def corr2d_by_torch_conv2d(X, K):
+    return torch.conv2d(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape)).squeeze()
+
+
+def corr2d_by_layer(X, K):
+    layer = nn.Conv2d(1, 1, K.shape, bias=False).to(X)
+    with torch.no_grad():
+        layer.weight.copy_(K)
+    return layer(X[None, None])[0, 0]
 
 
 def corr2d_one_too_small(X, K):
@@ -105,7 +130,12 @@ def corr2d_on_cpu(X, K):
     ("wrong", "message"),
     [
         (corr2d_true_convolution, "true convolution"),
-        (corr2d_d2l, "dtype"),
+        (corr2d_d2l, "without device="),
+        (corr2d_default_dtype, "dtype"),
+        (corr2d_default_device, "without device="),
+        (corr2d_by_conv2d, "calls torch.nn.functional.conv2d.*write yourself"),
+        (corr2d_by_torch_conv2d, "calls torch.nn.functional.conv2d.*write yourself"),
+        (corr2d_by_layer, "calls torch.nn.functional.conv2d.*write yourself"),
         (corr2d_one_too_small, r"H - kh \+ 1"),
         (corr2d_item, "detached"),
         (corr2d_kernel_transposed, "wrong values"),
@@ -207,6 +237,11 @@ def conv2d_torch(X, W, b=None, stride=1, padding=0):
     return F.conv2d(X, W, b, stride=stride, padding=padding)
 
 
+def conv2d_zero_bias_without_device(X, W, b=None, stride=1, padding=0):
+    """b=None replaced by zeros made on the default device (the CPU next to a GPU input)."""
+    return conv2d_unfold(X, W, torch.zeros(W.shape[0], dtype=X.dtype) if b is None else b, stride, padding)
+
+
 def conv2d_on_cpu(X, W, b=None, stride=1, padding=0):
     return conv2d_unfold(X.cpu(), W.cpu(), None if b is None else b.cpu(), stride, padding)
 
@@ -222,7 +257,8 @@ def conv2d_on_cpu(X, W, b=None, stride=1, padding=0):
         (conv2d_int_only, r"stride=\(3, 2\).*raised TypeError"),
         (conv2d_pixel_loop, "loop over the output pixels"),
         (conv2d_float32, "dtype"),
-        (conv2d_torch, "computed by F.conv2d"),
+        (conv2d_torch, "calls torch.nn.functional.conv2d.*write yourself"),
+        (conv2d_zero_bias_without_device, "without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -260,12 +296,15 @@ def pool(
     default_stride=None,
     pad_value=None,
     exclude_pad=False,
+    swap_padding=False,
 ):
     """The unfold solution for both poolings, with switches for typical mistakes."""
     kh, kw = pair(kernel_size)
     if stride is None:
         stride = (kh, kw) if default_stride is None else default_stride
     (sh, sw), (ph, pw) = pair(stride), pair(padding)
+    if swap_padding:
+        ph, pw = pw, ph
     if pad_value is None:
         pad_value = -math.inf if mode == "max" else 0.0
     windows = F.pad(X, (pw, pw, ph, ph), value=pad_value).unfold(2, kh, sh).unfold(3, kw, sw)
@@ -293,6 +332,20 @@ def max_pool_padding_ignored(X, kernel_size, stride=None, padding=0):
     return pool(X, kernel_size, stride, 0)
 
 
+def max_pool_padding_swapped(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, swap_padding=True)
+
+
+def max_pool_pads_into_buffer(X, kernel_size, stride=None, padding=0):
+    """Pads by copying into a -inf buffer made without device= (on the CPU next to a GPU input)."""
+    kh, kw = pair(kernel_size)
+    (sh, sw), (ph, pw) = pair((kh, kw) if stride is None else stride), pair(padding)
+    n, c, h, w = X.shape
+    padded = torch.full((n, c, h + 2 * ph, w + 2 * pw), -math.inf, dtype=X.dtype)
+    padded[:, :, ph : ph + h, pw : pw + w] = X
+    return padded.unfold(2, kh, sh).unfold(3, kw, sw).amax(dim=(-2, -1))
+
+
 def max_pool_on_cpu(X, kernel_size, stride=None, padding=0):
     return pool(X.cpu(), kernel_size, stride, padding)
 
@@ -304,7 +357,14 @@ def max_pool_on_cpu(X, kernel_size, stride=None, padding=0):
         (max_pool_zero_padding, "-inf"),
         (max_pool_takes_mean, "takes the mean"),
         (max_pool_padding_ignored, "output size"),
-        (F.max_pool2d, "computed by F.max_pool2d"),
+        (max_pool_padding_swapped, "paddings are swapped"),
+        (max_pool_pads_into_buffer, "without device="),
+        (F.max_pool2d, "calls torch.nn.functional.max_pool2d.*write yourself"),
+        (nn.functional.max_pool2d_with_indices, "calls torch.nn.functional.max_pool2d_with_indices"),
+        (
+            lambda X, k, stride=None, padding=0: nn.MaxPool2d(k, stride, padding)(X),
+            "calls torch.nn.functional.max_pool2d",
+        ),
         (not_implemented, "not implemented"),
     ],
 )
@@ -334,6 +394,10 @@ def avg_pool_float32(X, kernel_size, stride=None, padding=0):
     return pool(X.float(), kernel_size, stride, padding, mode="avg")
 
 
+def avg_pool_padding_swapped(X, kernel_size, stride=None, padding=0):
+    return pool(X, kernel_size, stride, padding, mode="avg", swap_padding=True)
+
+
 def avg_pool_on_cpu(X, kernel_size, stride=None, padding=0):
     return pool(X.cpu(), kernel_size, stride, padding, mode="avg")
 
@@ -345,7 +409,12 @@ def avg_pool_on_cpu(X, kernel_size, stride=None, padding=0):
         (avg_pool_takes_max, "takes the maximum"),
         (avg_pool_excludes_padding, "count_include_pad"),
         (avg_pool_float32, "dtype"),
-        (F.avg_pool2d, "computed by F.avg_pool2d"),
+        (avg_pool_padding_swapped, "paddings are swapped"),
+        (F.avg_pool2d, "calls torch.nn.functional.avg_pool2d.*write yourself"),
+        (
+            lambda X, k, stride=None, padding=0: nn.AvgPool2d(k, stride, padding)(X),
+            "calls torch.nn.functional.avg_pool2d",
+        ),
         (not_implemented, "not implemented"),
     ],
 )
@@ -422,14 +491,47 @@ class ZeroBiasInit(GoodConv2d):
         nn.init.zeros_(self.bias)
 
 
+class BiasDrawnFirst(GoodConv2d):
+    def init(self):
+        nn.init.uniform_(self.bias, -self.bound, self.bound)
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+
+class WeightDrawnByUniform(GoodConv2d):
+    """Accepted: kaiming_uniform_(a=sqrt(5)) is uniform_(-bound, bound), the same draws."""
+
+    def init(self):
+        nn.init.uniform_(self.weight, -self.bound, self.bound)
+        nn.init.uniform_(self.bias, -self.bound, self.bound)
+
+
+class WeightDrawnByRand(GoodConv2d):
+    """Accepted: uniform_(-bound, bound) is an affine map of torch.rand's draws."""
+
+    def init(self):
+        with torch.no_grad():
+            self.weight.copy_((2 * torch.rand(self.weight.shape) - 1) * self.bound)
+            self.bias.copy_((2 * torch.rand(self.bias.shape) - 1) * self.bound)
+
+
+class WeightMadeByRandn(GoodConv2d):
+    """torch.randn instead of torch.empty: the right distribution after the init, but the
+    placeholder's draws come first, so under a seed the layer is not nn.Conv2d's."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0):
+        kh, kw = pair(kernel_size)
+        torch.randn(out_channels, in_channels, kh, kw)  # the discarded placeholder's draws
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
+
+
 class StrideIgnored(GoodConv2d):
     def forward(self, X):
-        return F.conv2d(X, self.weight, self.bias, padding=self.padding)
+        return conv2d_unfold(X, self.weight, self.bias, padding=self.padding)
 
 
 class BiasNotAdded(GoodConv2d):
     def forward(self, X):
-        return F.conv2d(X, self.weight, stride=self.stride, padding=self.padding)
+        return conv2d_unfold(X, self.weight, stride=self.stride, padding=self.padding)
 
 
 class WeightInOut(GoodConv2d):
@@ -484,14 +586,21 @@ class NotImplementedConv2d(nn.Module):
         (BiasNotAdded, "bias is not added"),
         (WeightInOut, r"expected \(32, 16, 3, 3\)"),
         (OtherNames, "no parameter named 'weight'"),
-        (TorchConv2d, "computed by F.conv2d or nn.Conv2d"),
-        (SubclassOfTorch, "computed by F.conv2d or nn.Conv2d"),
+        (BiasDrawnFirst, "bias is drawn before the weight"),
+        (WeightMadeByRandn, "differ from nn.Conv2d's"),
+        (TorchConv2d, "calls torch.nn.functional.conv2d.*write yourself"),
+        (SubclassOfTorch, "calls torch.nn.functional.conv2d.*write yourself"),
         (NotImplementedConv2d, "not implemented"),
     ],
 )
 def test_Conv2d_mistakes_fail(wrong, message):  # noqa: N802
     with pytest.raises(AssertionError, match=message):
         check_Conv2d(wrong)
+
+
+@pytest.mark.parametrize("layer", [WeightDrawnByUniform, WeightDrawnByRand])
+def test_Conv2d_with_the_same_draws_written_otherwise_passes(layer):  # noqa: N802
+    check_Conv2d(layer)
 
 
 def test_Conv2d_silent_cpu_round_trip_fails_on_gpu(cuda_device):  # noqa: N802
