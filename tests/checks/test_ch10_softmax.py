@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from autograder.checks.ch10_softmax import check_accuracy, check_cross_entropy, check_softmax
 from tests.notebooks import solution_namespace
@@ -46,8 +48,13 @@ def softmax_global_max(X):
     return E / E.sum(dim=-1, keepdim=True)
 
 
+def stable_softmax(X):
+    E = (X - X.amax(dim=-1, keepdim=True)).exp()
+    return E / E.sum(dim=-1, keepdim=True)
+
+
 def softmax_float32(X):
-    return torch.softmax(X.float(), dim=-1)
+    return stable_softmax(X.float())
 
 
 def softmax_in_place(X):
@@ -57,7 +64,19 @@ def softmax_in_place(X):
 
 
 def softmax_on_cpu(X):
-    return torch.softmax(X.cpu(), dim=-1)
+    return stable_softmax(X.cpu())
+
+
+def softmax_cpu_round_trip(X):
+    return stable_softmax(X.cpu()).to(X.device)
+
+
+def softmax_sum_in_a_loop(X):
+    E = (X - X.amax(dim=-1, keepdim=True)).exp()
+    total = torch.zeros(*X.shape[:-1], 1, dtype=X.dtype)  # made without device=
+    for j in range(X.shape[-1]):
+        total = total + E[..., j : j + 1]
+    return E / total
 
 
 def not_implemented(*args):
@@ -73,6 +92,7 @@ def not_implemented(*args):
         (softmax_global_max, "underflows"),
         (softmax_float32, "dtype"),
         (softmax_in_place, "in place"),
+        (softmax_sum_in_a_loop, "without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -81,35 +101,92 @@ def test_softmax_mistakes_fail(wrong, message):
         check_softmax(wrong)
 
 
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [
+        (lambda X: torch.softmax(X, dim=-1), "torch.softmax"),
+        (lambda X: X.softmax(dim=-1), "torch.Tensor.softmax"),
+        (lambda X: F.softmax(X, dim=-1), "torch.nn.functional.softmax"),
+        (lambda X: torch.special.softmax(X, dim=-1), "torch.special.softmax"),
+        (lambda X: nn.Softmax(dim=-1)(X), "torch.nn.functional.softmax"),
+        (lambda X: F.softmin(-X, dim=-1), "torch.nn.functional.softmin"),
+        (lambda X: F.log_softmax(X, dim=-1).exp(), "torch.nn.functional.log_softmax"),
+        (lambda X: nn.LogSoftmax(dim=-1)(X).exp(), "torch.nn.functional.log_softmax"),
+        (lambda X: (X - torch.logsumexp(X, dim=-1, keepdim=True)).exp(), "torch.logsumexp"),
+        (lambda X: torch.distributions.Categorical(logits=X).probs, "torch.nn.functional.softmax"),
+    ],
+    ids=["torch.softmax", "method", "F.softmax", "torch.special", "nn.Softmax", "softmin",
+         "exp of log_softmax", "nn.LogSoftmax", "logsumexp", "Categorical"],
+)
+def test_softmax_calling_torch_fails(cheat, name):
+    with pytest.raises(AssertionError, match=rf"calls .*{name}.*write yourself"):
+        check_softmax(cheat)
+
+
+def softmax_row_by_row(X):
+    rows = [(row - row.max()).exp() for row in X.reshape(-1, X.shape[-1])]
+    return torch.stack([row / row.sum() for row in rows]).reshape(X.shape)
+
+
+def softmax_float_constant(X):
+    E = torch.exp(X - torch.max(X, dim=-1, keepdim=True).values)
+    return E / torch.sum(E, dim=-1, keepdim=True) * torch.tensor(1.0, dtype=X.dtype)
+
+
+@pytest.mark.parametrize("correct", [softmax_row_by_row, softmax_float_constant])
+def test_softmax_correct_variants_pass(correct):
+    check_softmax(correct)
+
+
 def test_softmax_cpu_round_trip_fails_on_gpu(cuda_device):
     with pytest.raises(AssertionError, match="device"):
         check_softmax(softmax_on_cpu)
+    with pytest.raises(AssertionError, match="copied GPU tensors to the CPU"):
+        check_softmax(softmax_cpu_round_trip)
+
+
+def log_softmax_by_hand(logits):
+    o_max = logits.amax(dim=-1, keepdim=True)
+    return logits - o_max - (logits - o_max).exp().sum(dim=-1, keepdim=True).log()
+
+
+def rows(y):
+    return torch.arange(len(y), device=y.device)
 
 
 def ce_sum(logits, y):
-    return -torch.log_softmax(logits, dim=-1)[torch.arange(len(y)), y].sum()
+    return -log_softmax_by_hand(logits)[rows(y), y].sum()
 
 
 def ce_log_of_naive_softmax(logits, y):
-    return -naive_softmax(logits)[torch.arange(len(y)), y].log().mean()
+    return -naive_softmax(logits)[rows(y), y].log().mean()
 
 
 def ce_log_of_stable_softmax(logits, y):
-    return -torch.softmax(logits, dim=-1)[torch.arange(len(y)), y].log().mean()
+    return -stable_softmax(logits)[rows(y), y].log().mean()
 
 
 def ce_wrong_sign(logits, y):
-    return torch.log_softmax(logits, dim=-1)[torch.arange(len(y)), y].mean()
+    return log_softmax_by_hand(logits)[rows(y), y].mean()
 
 
 def ce_detached(logits, y):
-    value = -torch.log_softmax(logits, dim=-1)[torch.arange(len(y)), y].mean()
+    value = -log_softmax_by_hand(logits)[rows(y), y].mean()
     return torch.tensor(value.item(), dtype=logits.dtype, device=logits.device)
 
 
 def ce_without_max_subtraction(logits, y):
     lse = logits.exp().sum(dim=-1).log()
-    return (lse - logits[torch.arange(len(y)), y]).mean()
+    return (lse - logits[rows(y), y]).mean()
+
+
+def ce_one_hot_from_eye(logits, y):
+    one_hot = torch.eye(logits.shape[-1], dtype=logits.dtype)[y]  # eye made without device=
+    return -(log_softmax_by_hand(logits) * one_hot).sum(dim=-1).mean()
+
+
+def ce_on_cpu(logits, y):
+    return -log_softmax_by_hand(logits.cpu())[torch.arange(len(y)), y.cpu()].mean().to(logits.device)
 
 
 @pytest.mark.parametrize(
@@ -121,12 +198,60 @@ def ce_without_max_subtraction(logits, y):
         (ce_without_max_subtraction, "logsumexp"),
         (ce_wrong_sign, "sign"),
         (ce_detached, "detached"),
+        (ce_one_hot_from_eye, "without device="),
         (not_implemented, "not implemented"),
     ],
 )
 def test_cross_entropy_mistakes_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_cross_entropy(wrong)
+
+
+def _picked(log_probs, y):
+    return log_probs[torch.arange(len(y), device=y.device), y]
+
+
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [
+        (lambda logits, y: F.cross_entropy(logits, y), "torch.nn.functional.cross_entropy"),
+        (lambda logits, y: nn.CrossEntropyLoss()(logits, y), "torch.nn.functional.cross_entropy"),
+        (lambda logits, y: F.nll_loss(log_softmax_by_hand(logits), y), "torch.nn.functional.nll_loss"),
+        (lambda logits, y: nn.NLLLoss()(log_softmax_by_hand(logits), y), "torch.nn.functional.nll_loss"),
+        (lambda logits, y: -_picked(F.log_softmax(logits, dim=-1), y).mean(), "log_softmax"),
+        (lambda logits, y: -_picked(logits.log_softmax(-1), y).mean(), "torch.Tensor.log_softmax"),
+        (lambda logits, y: (torch.logsumexp(logits, -1) - _picked(logits, y)).mean(), "torch.logsumexp"),
+        (lambda logits, y: (logits.logsumexp(-1) - _picked(logits, y)).mean(), "torch.Tensor.logsumexp"),
+    ],
+    ids=["F.cross_entropy", "nn.CrossEntropyLoss", "F.nll_loss", "nn.NLLLoss", "F.log_softmax",
+         "log_softmax method", "torch.logsumexp", "logsumexp method"],
+)
+def test_cross_entropy_calling_torch_fails(cheat, name):
+    with pytest.raises(AssertionError, match=rf"calls .*{name}.*write yourself"):
+        check_cross_entropy(cheat)
+
+
+def ce_index_rows_on_cpu(logits, y):
+    """torch.arange without device= as an index: CPU index tensors work on a GPU too."""
+    return -log_softmax_by_hand(logits)[torch.arange(len(y)), y].mean()
+
+
+def ce_gather(logits, y):
+    return -log_softmax_by_hand(logits).gather(1, y.unsqueeze(1)).mean()
+
+
+def ce_one_hot(logits, y):
+    return -(log_softmax_by_hand(logits) * F.one_hot(y, logits.shape[-1])).sum(dim=-1).mean()
+
+
+@pytest.mark.parametrize("correct", [ce_index_rows_on_cpu, ce_gather, ce_one_hot])
+def test_cross_entropy_correct_variants_pass(correct):
+    check_cross_entropy(correct)
+
+
+def test_cross_entropy_cpu_round_trip_fails_on_gpu(cuda_device):
+    with pytest.raises(AssertionError, match="copied GPU tensors to the CPU"):
+        check_cross_entropy(ce_on_cpu)
 
 
 def accuracy_count(logits, y):
