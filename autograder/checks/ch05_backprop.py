@@ -10,27 +10,62 @@ from autograder.checks._common import call, devices, expect_close, expect_tensor
 
 F64 = torch.float64
 CENTRAL_HINT = "Entry i must be (f(x + h e_i) - f(x - h e_i)) / (2h), with the h you are given."
+# Ready-made numerical gradients, which numerical_grad must not call: the course's helper and
+# torch's gradient checker (its public functions and the private ones that do the work).
+GRADIENT_CHECKERS = (
+    "dlcourse.gradcheck.finite_difference_grad", "dlcourse.gradcheck.check_gradient",
+    "torch.autograd.gradcheck.gradcheck", "torch.autograd.gradcheck.gradgradcheck",
+    "torch.autograd.gradcheck.get_numerical_jacobian",
+    "torch.autograd.gradcheck.get_numerical_jacobian_wrt_specific_input",
+    "torch.autograd.gradcheck._get_numerical_jacobian",
+    "torch.autograd.gradcheck._compute_numerical_gradient",
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
 # numerical_grad
 
 
-def _shape_guard(f, shape, name):
-    """``f``, asserting that numerical_grad calls it with tensors shaped like x."""
+def _watched(f, x, name):
+    """``f``, asserting that numerical_grad calls it with tensors shaped like x, and recording in
+    ``.saw_perturbation`` whether it was ever called with values other than x's."""
+    original = x.detach().clone()
 
-    def guarded(t):
-        assert isinstance(t, torch.Tensor) and t.shape == shape, (
+    def watched(t):
+        assert isinstance(t, torch.Tensor) and t.shape == original.shape, (
             f"{name}: numerical_grad called f with "
             f"{'shape ' + str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__}"
-            f" instead of a tensor shaped like x {tuple(shape)}; f must receive a perturbed copy of x"
+            f" instead of a tensor shaped like x {tuple(original.shape)}; f must receive a perturbed "
+            "copy of x"
         )
+        if t.device == original.device and not torch.equal(t.detach().to(original.dtype), original):
+            watched.saw_perturbation = True
         return f(t)
 
-    return guarded
+    watched.saw_perturbation = False
+    return watched
 
 
-def _diagnose_numerical(result, x, expected, alternatives, what, tol):
+def _zero_cause(saw_perturbation):
+    """Why a gradient came out all zeros: f never saw a perturbed x, or the values were written
+    into a copy of the result. Both happen through .reshape(-1) of a non-contiguous tensor."""
+    if not saw_perturbation:
+        return (
+            "f was only ever called with x's own values, so it never saw the perturbation. For a "
+            "non-contiguous x (e.g. a transposed matrix) x.reshape(-1) or x.flatten() is a copy, and "
+            "changing it does not change x: perturb a contiguous copy "
+            "(x.detach().clone(memory_format=torch.contiguous_format)) and pass that to f"
+        )
+    return (
+        "f did see the perturbed x, but the differences never reached the tensor you return: they "
+        "were written into a copy. torch.zeros_like(x) of a non-contiguous x (e.g. a transposed "
+        "matrix) keeps x's strides, and its .reshape(-1) or .flatten() is a copy. Make the result "
+        "contiguous (torch.zeros(x.shape, dtype=x.dtype, device=x.device)) and write into its "
+        ".view(-1)"
+    )
+
+
+def _diagnose_numerical(result, x, expected, alternatives, what, tol, saw_perturbation):
     """Name the mistake when ``result`` is wrong: ``alternatives`` maps hints to wrong results."""
     result = result.detach().to(F64)
     expected = expected.to(F64)
@@ -39,11 +74,7 @@ def _diagnose_numerical(result, x, expected, alternatives, what, tol):
     if not torch.isfinite(result).all():
         raise AssertionError(f"{what}: the result contains inf or nan. {CENTRAL_HINT}")
     if expected.abs().max() > 0 and result.abs().max() == 0:
-        raise AssertionError(
-            f"{what}: every entry is 0, so f never saw the perturbation. For a non-contiguous x "
-            "(e.g. a transposed matrix) x.reshape(-1) or x.flatten() is a copy, and changing it "
-            "does not change x: perturb a contiguous copy (x.detach().clone()) and pass that to f"
-        )
+        raise AssertionError(f"{what}: every entry is 0. {_zero_cause(saw_perturbation)}")
     for hint, wrong in alternatives.items():
         if torch.allclose(result, wrong.to(F64), **tol):
             raise AssertionError(f"{what}: {hint}")
@@ -124,10 +155,19 @@ def _mistakes(f, x, h, expected):
 def _check_numerical_case(numerical_grad, f, x, h, what, tol, exact=None):
     """Run one case: shape/dtype/device, x unchanged, no graph, values right."""
     before = x.detach().clone()
-    guarded = _shape_guard(f, x.shape, what)
+    watched = _watched(f, x, what)
     kwargs = {} if h is None else {"h": h}
     h = 1e-5 if h is None else h
-    result = call(numerical_grad, guarded, x, what=what, **kwargs)
+    result = call(
+        numerical_grad,
+        watched,
+        x,
+        what=what,
+        forbid=GRADIENT_CHECKERS,
+        by_hand=True,
+        probe_device=True,
+        **kwargs,
+    )
     _expect_unchanged(x, before, what)
     if isinstance(result, torch.Tensor) and result.shape != x.shape and result.numel() == x.numel():
         raise AssertionError(
@@ -140,7 +180,9 @@ def _check_numerical_case(numerical_grad, f, x, h, what, tol, exact=None):
         "under torch.no_grad() (and perturb x.detach()), so no graph is built"
     )
     expected = _central(f, x, h) if exact is None else exact
-    _diagnose_numerical(result, x, expected, _mistakes(f, x, h, expected), what, tol)
+    _diagnose_numerical(
+        result, x, expected, _mistakes(f, x, h, expected), what, tol, watched.saw_perturbation
+    )
 
 
 def check_numerical_grad(numerical_grad):
@@ -271,11 +313,6 @@ def check_numerical_grad(numerical_grad):
 # two_layer_backward
 
 KEYS = ("W1", "b1", "W2", "b2")
-BY_HAND = (
-    "the gradients must be computed by hand, without autograd: the check calls two_layer_backward "
-    "inside torch.no_grad() with inputs that do not require grad, so .backward() and "
-    "torch.autograd.grad cannot work there"
-)
 
 
 def _autograd_reference(X, y, params):
@@ -357,19 +394,6 @@ def _expect_grad_shape(grad, param, key, what):
     expect_tensor(grad, param, f"{what}: grads['{key}']")
 
 
-def _run_without_autograd(fn, args, what):
-    def guarded(*inputs):
-        try:
-            with torch.no_grad():
-                return fn(*inputs)
-        except RuntimeError as err:
-            if "does not require grad" in str(err) or "grad_fn" in str(err):
-                raise AssertionError(f"{what}: {BY_HAND}") from None
-            raise
-
-    return call(guarded, *args, what=what)
-
-
 def _check_two_layer_case(two_layer_backward, shape, dtype, device, seed):
     n, d, h, k = shape
     what = f"two_layer_backward with n={n}, d={d}, h={h}, k={k} ({str(dtype).replace('torch.', '')})"
@@ -386,7 +410,7 @@ def _check_two_layer_case(two_layer_backward, shape, dtype, device, seed):
     params = {key: p.to(device, dtype) for key, p in params.items()}
     before = [t.clone() for t in (X, y, *params.values())]
 
-    result = _run_without_autograd(two_layer_backward, (X, y, *params.values()), what)
+    result = call(two_layer_backward, X, y, *params.values(), what=what, by_hand=True, probe_device=True)
     for t, old in zip((X, y, *params.values()), before, strict=True):
         assert torch.equal(t, old), (
             f"{what}: the function changed its inputs in place; compute on new tensors"
@@ -428,8 +452,9 @@ def _check_two_layer_case(two_layer_backward, shape, dtype, device, seed):
             grad,
             ref_grads[key],
             f"{what}: grads['{key}']",
-            hint="Follow the chain rule: dY_hat = 2 (Y_hat - y) / (n*k), dW2 = H.T @ dY_hat, "
-            "db2 = dY_hat.sum(0), dH = dY_hat @ W2.T, dZ = dH * (Z > 0), dW1 = X.T @ dZ, db1 = dZ.sum(0)",
+            hint="Follow the chain rule back from dY_hat = 2 (Y_hat - y) / (n*k), one node at a "
+            "time as in 5.3: each gradient has its tensor's shape, which decides the transposes, and "
+            "a bias added to every row gets the sum of the rows' gradients",
             **tol,
         )
 

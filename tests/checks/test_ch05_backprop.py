@@ -1,5 +1,7 @@
 """The ch05 hidden checks pass the reference solutions and fail realistic mistakes."""
 
+import itertools
+
 import pytest
 import torch
 
@@ -233,10 +235,64 @@ def ng_tensor_only(f, x, h=1e-5):
 
 
 def ng_library(f, x, h=1e-5):
-    """dlcourse.gradcheck.finite_difference_grad always returns float64."""
+    """The course's helper does the exercise (it computes in float64: cast back)."""
     from dlcourse.gradcheck import finite_difference_grad
 
-    return finite_difference_grad(f, x, h)
+    return finite_difference_grad(f, x, h).to(x.dtype)
+
+
+def ng_torch_numerical_jacobian(f, x, h=1e-5):
+    """torch's own finite differences, from its gradient checker."""
+    from torch.autograd.gradcheck import get_numerical_jacobian
+
+    with torch.no_grad():
+        xw = _work_copy(x).requires_grad_()
+        scalar = lambda inputs: torch.as_tensor(f(inputs[0]), dtype=x.dtype, device=x.device).reshape(1)  # noqa: E731
+        (jacobian,) = get_numerical_jacobian(scalar, (xw,), eps=h)
+    return jacobian.reshape(x.shape)
+
+
+def ng_autograd_under_enable_grad(f, x, h=1e-5):
+    """autograd's gradient instead of finite differences; enable_grad() undoes the caller's no_grad()."""
+    with torch.enable_grad():
+        xw = x.detach().clone().requires_grad_()
+        (grad,) = torch.autograd.grad(f(xw), xw)
+    return grad
+
+
+def ng_output_lost_in_reshape(f, x, h=1e-5):
+    """zeros_like(x) keeps a transposed x's strides: grad.reshape(-1) is a copy, and the values
+    written into it never reach grad, although f sees every perturbation."""
+    with torch.no_grad():
+        xw = _work_copy(x)
+        grad = torch.zeros_like(x)
+        flat, gflat = xw.view(-1), grad.reshape(-1)
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            flat[i] = old + h
+            up = float(f(xw))
+            flat[i] = old - h
+            down = float(f(xw))
+            flat[i] = old
+            gflat[i] = (up - down) / (2 * h)
+    return grad
+
+
+def ng_result_without_device(f, x, h=1e-5):
+    """torch.zeros(x.shape, dtype=x.dtype) forgets device=: on the CPU whatever x's device."""
+    with torch.no_grad():
+        xw = _work_copy(x)
+        grad = torch.zeros(x.shape, dtype=x.dtype)
+        flat, gflat = xw.view(-1), grad.view(-1)
+        for i in range(flat.numel()):
+            old = flat[i].item()
+            flat[i] = old + h
+            up = float(f(xw))
+            flat[i] = old - h
+            down = float(f(xw))
+            flat[i] = old
+            gflat[i] = (up - down) / (2 * h)
+    return grad
 
 
 def ng_on_cpu(f, x, h=1e-5):
@@ -251,20 +307,58 @@ def ng_on_cpu(f, x, h=1e-5):
         (ng_leaves_x_modified, "changed x"),
         (ng_restores_by_arithmetic, "rounding error"),
         (ng_loops_over_rows, "one entry at a time"),
-        (ng_reshape_copy, "non-contiguous"),
-        (ng_float32_result, "dtype"),
+        (ng_reshape_copy, "never saw the perturbation"),
+        (ng_output_lost_in_reshape, "written into a copy"),
+        (ng_float32_result, "dtype|made without device="),
         (ng_flat_result, "shaped like x"),
         (ng_builds_graph, "autograd graph"),
         (ng_ignores_h, "h argument"),
         (ng_all_at_once, "one entry at a time"),
         (ng_tensor_only, "Python float"),
-        (ng_library, "transposed|dtype"),
+        (ng_library, "calls dlcourse.gradcheck.finite_difference_grad"),
+        (ng_torch_numerical_jacobian, "calls torch.autograd.gradcheck.get_numerical_jacobian"),
+        (ng_autograd_under_enable_grad, "without autograd"),
+        (ng_result_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:`get_numerical_jacobian`:FutureWarning")
 def test_numerical_grad_mistakes_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_numerical_grad(wrong)
+
+
+def ng_in_place_restoring(f, x, h=1e-5):
+    """Perturbs x itself, entry by entry, and writes the saved value back: allowed."""
+    grad = torch.zeros(x.shape, dtype=x.dtype, device=x.device)
+    with torch.no_grad():
+        for idx in itertools.product(*(range(size) for size in x.shape)):
+            original = x[idx].item()
+            x[idx] = original + h
+            up = float(f(x))
+            x[idx] = original - h
+            down = float(f(x))
+            x[idx] = original
+            grad[idx] = (up - down) / (2 * h)
+    return grad
+
+
+def ng_from_a_list(f, x, h=1e-5):
+    """Collects the differences in a list and makes the tensor at the end, on x's device."""
+    values = []
+    with torch.no_grad():
+        xw = _work_copy(x)
+        flat = xw.view(-1)
+        for i in range(flat.numel()):
+            e = torch.zeros_like(xw)
+            e.view(-1)[i] = h
+            values.append((float(f(xw + e)) - float(f(xw - e))) / (2 * h))
+    return torch.tensor(values, dtype=x.dtype, device=x.device).reshape(x.shape)
+
+
+@pytest.mark.parametrize("correct", [ng_in_place_restoring, ng_from_a_list])
+def test_numerical_grad_correct_variants_pass(correct):
+    check_numerical_grad(correct)
 
 
 def test_numerical_grad_cpu_round_trip_fails_on_gpu(cuda_device):
@@ -325,6 +419,40 @@ def tl_autograd_grad(X, y, W1, b1, W2, b2):
     return loss.detach(), dict(zip(("W1", "b1", "W2", "b2"), grads, strict=True))
 
 
+def tl_autograd_under_enable_grad(X, y, W1, b1, W2, b2):
+    """enable_grad() undoes the caller's no_grad(): autograd runs although the exercise forbids it."""
+    with torch.enable_grad():
+        return tl_autograd_grad(X, y, W1, b1, W2, b2)
+
+
+def tl_sums_without_device(X, y, W1, b1, W2, b2):
+    """Sums over the batch as 1^T dZ, with a row of ones made without device=."""
+    Z = X @ W1 + b1
+    H = torch.relu(Z)
+    R = H @ W2 + b2 - y
+    ones = torch.ones(1, len(X), dtype=X.dtype)
+    dY = 2 * R / R.numel()
+    dZ = (dY @ W2.T) * (Z > 0).to(X.dtype)
+    grads = {"W1": X.T @ dZ, "b1": (ones @ dZ)[0], "W2": H.T @ dY, "b2": (ones @ dY)[0]}
+    return (R**2).mean(), grads
+
+
+def tl_sums_on_device(X, y, W1, b1, W2, b2):
+    """The same with the ones on X's device, the mask by torch.where and scalars from torch.tensor."""
+    Z = X @ W1 + b1
+    H = torch.where(Z > 0, Z, torch.zeros_like(Z))
+    R = H @ W2 + b2 - y
+    ones = torch.ones(1, len(X), dtype=X.dtype, device=X.device)
+    dY = torch.tensor(2.0) * R / R.numel()
+    dZ = torch.where(Z > 0, dY @ W2.T, torch.zeros_like(Z))
+    grads = {"W1": X.T @ dZ, "b1": (ones @ dZ)[0], "W2": H.T @ dY, "b2": (ones @ dY)[0]}
+    return (R**2).mean(), grads
+
+
+def test_two_layer_backward_correct_variant_passes():
+    check_two_layer_backward(tl_sums_on_device)
+
+
 def tl_loss_as_float(X, y, W1, b1, W2, b2):
     loss, grads = make_two_layer()(X, y, W1, b1, W2, b2)
     return loss.item(), grads
@@ -361,6 +489,8 @@ def tl_keys_lowercase(X, y, W1, b1, W2, b2):
         (make_two_layer(sign=-1), "sign is flipped"),
         (tl_autograd, "by hand"),
         (tl_autograd_grad, "by hand"),
+        (tl_autograd_under_enable_grad, "by hand, without autograd"),
+        (tl_sums_without_device, "made without device="),
         (tl_loss_as_float, "0-dim tensor"),
         (tl_loss_over_n, "mean over all n\\*k"),
         (tl_in_place, "changed its inputs"),
