@@ -2,8 +2,18 @@
 
 import torch
 import torch.nn.functional as F
+from torch.utils._device import _device_constructors
+from torch.utils._pytree import tree_leaves
 
-from autograder.checks._common import call, devices, expect_close, expect_tensor, generator
+from autograder.checks._common import (
+    UnplacedOnMeta,
+    call,
+    devices,
+    expect_close,
+    expect_device_respected,
+    expect_tensor,
+    generator,
+)
 
 NORMAL_EQUATIONS_HINT = (
     "Append a column of ones to X for the bias, A = [X, 1] of shape (n, d + 1), and solve the normal "
@@ -77,6 +87,7 @@ def _check_closed_form_case(closed_form, X, y, what, rtol, atol):
         )
     expect_close(w, w_ref, f"{what}: w", hint=NORMAL_EQUATIONS_HINT, rtol=rtol, atol=atol)
     expect_close(b, b_ref, f"{what}: b", hint=NORMAL_EQUATIONS_HINT, rtol=rtol, atol=atol)
+    expect_device_respected(closed_form, X.clone(), y.clone(), what=what)
 
 
 def check_closed_form(closed_form):
@@ -136,6 +147,42 @@ REPLACEMENT_HINT = (
     "sample without replacement: draw one permutation per epoch, "
     "indices = torch.randperm(len(X), generator=generator), and cut it into consecutive batches"
 )
+
+
+class _IndicesMayStayOnCpu(UnplacedOnMeta):
+    """``UnplacedOnMeta``, except that integer tensors made without ``device=`` stay on the CPU:
+    an index tensor on the CPU (D2L's ``torch.tensor(indices[i:j])``) indexes a GPU tensor fine."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = super().__torch_function__(func, types, args, kwargs)
+        if (
+            func in _device_constructors()
+            and isinstance(out, torch.Tensor)
+            and out.device.type == "meta"
+            and not (out.is_floating_point() or out.is_complex())
+        ):
+            return func(*args, **(kwargs or {}))
+        return out
+
+
+def _expect_batches_on_device(data_iter, batch_size, X, y, seed, what):
+    """The batches stay on X's device when tensors made without ``device=`` land elsewhere. (The
+    shared ``expect_device_respected`` iterates a generator after its probe has ended.)"""
+    hint = (
+        "the batches must be X's and y's rows (X[idx], y[idx]), on X's device: a tensor made without "
+        "device= (torch.zeros, torch.empty, torch.stack of new rows ...) lands on the CPU when X is "
+        "on a GPU"
+    )
+    try:
+        with _IndicesMayStayOnCpu():
+            batches = list(data_iter(batch_size, X.clone(), y.clone(), torch.Generator().manual_seed(seed)))
+    except Exception as err:
+        raise AssertionError(
+            f"{what}: {hint} (with the default device changed, it raised {type(err).__name__}: "
+            f"{str(err)[:200]})"
+        ) from None
+    if any(isinstance(t, torch.Tensor) and t.device.type == "meta" for t in tree_leaves(batches)):
+        raise AssertionError(f"{what}: {hint} (a batch landed on another device)")
 
 
 def _numbered_data(n, device, y_column):
@@ -220,6 +267,7 @@ def _check_epoch(data_iter, n, batch_size, device, y_column, seed):
             "torch.randperm(len(X), generator=generator): draw exactly that permutation, once per "
             "epoch, with the generator that is passed in (so that runs are reproducible)"
         )
+    _expect_batches_on_device(data_iter, batch_size, X, y, seed, what)
 
 
 def check_data_iter(data_iter):
@@ -235,6 +283,17 @@ def check_data_iter(data_iter):
 # --------------------------------------------------------------------------------------------
 
 
+# PyTorch's Huber loss under every name that reaches it: the functions, the modules, the C
+# bindings and the aten operators (smooth L1 times delta is the Huber loss too).
+HUBER_BUILTINS = (
+    "torch.nn.functional.huber_loss", "torch.nn.functional.smooth_l1_loss",
+    "torch.nn.HuberLoss.forward", "torch.nn.SmoothL1Loss.forward",
+    "torch._C._nn.huber_loss", "torch._C._nn.smooth_l1_loss",
+    "torch.ops.aten.huber_loss._op", "torch.ops.aten.huber_loss.default._op",
+    "torch.ops.aten.smooth_l1_loss._op", "torch.ops.aten.smooth_l1_loss.default._op",
+)  # fmt: skip
+
+
 def _matches_instead(loss, wrong, expected):
     """``loss`` equals the value of a typical mistake that differs from the right value here."""
     return torch.allclose(loss, wrong, rtol=1e-4) and not torch.allclose(wrong, expected, rtol=1e-4)
@@ -242,11 +301,12 @@ def _matches_instead(loss, wrong, expected):
 
 def _huber_case(huber_loss, y_hat, y, delta, what, hint, rtol=1e-5, atol=1e-6):
     y_hat_before, y_before = y_hat.clone(), y.clone()
+    rules = {"what": what, "forbid": HUBER_BUILTINS, "probe_device": True}
     if delta is None:
-        loss = call(huber_loss, y_hat, y, what=what)
+        loss = call(huber_loss, y_hat, y, **rules)
         delta = 1.0
     else:
-        loss = call(huber_loss, y_hat, y, delta=delta, what=what)
+        loss = call(huber_loss, y_hat, y, delta=delta, **rules)
     expect_tensor(loss, y_hat, what, shape=())
     assert torch.equal(y_hat, y_hat_before) and torch.equal(y, y_before), (
         f"{what}: huber_loss changed its inputs in place; compute on new tensors"

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from autograder.checks.ch06_linear_regression import check_closed_form, check_data_iter, check_huber_loss
 from tests.notebooks import solution_namespace
@@ -102,8 +103,30 @@ def closed_form_inverse(X, y):
     return theta[:-1], theta[-1]
 
 
-def test_closed_form_with_an_inverse_passes():
-    check_closed_form(closed_form_inverse)
+def closed_form_solve_ones_like(X, y):
+    """The normal equations with solve, and the ones made from X itself."""
+    A = torch.cat([X, torch.ones_like(X[:, :1])], dim=1)
+    theta = torch.linalg.solve(A.T @ A, A.T @ y.reshape(-1))
+    return theta[:-1], theta[-1]
+
+
+def closed_form_new_ones(X, y):
+    """X.new_ones makes the column on X's device with X's dtype."""
+    A = torch.cat([X, X.new_ones(len(X), 1)], dim=1)
+    theta = torch.linalg.lstsq(A, y.reshape(-1, 1)).solution.reshape(-1)
+    return theta[:-1], theta[-1]
+
+
+@pytest.mark.parametrize("correct", [closed_form_inverse, closed_form_solve_ones_like, closed_form_new_ones])
+def test_closed_form_correct_variants_pass(correct):
+    check_closed_form(correct)
+
+
+def closed_form_ones_without_device(X, y):
+    """The column of ones with X's dtype but without device=: on the CPU when X is on a GPU."""
+    A = torch.cat([X, torch.ones(len(X), 1, dtype=X.dtype)], dim=1)
+    theta = torch.linalg.lstsq(A, y.reshape(-1, 1)).solution[:, 0]
+    return theta[:-1], theta[-1]
 
 
 @pytest.mark.parametrize(
@@ -115,6 +138,7 @@ def test_closed_form_with_an_inverse_passes():
         (closed_form_column_w, r"shape \(2,\)"),
         (closed_form_float64, "dtype"),
         (closed_form_bias_column_in_place, "last entry is the bias|in place"),
+        (closed_form_ones_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -181,6 +205,37 @@ def data_iter_shuffles_in_place(batch_size, X, y, generator=None):
         yield X[start : start + batch_size], y[start : start + batch_size]
 
 
+def data_iter_copies_rows(batch_size, X, y, generator=None):
+    """Copies each batch's rows into a new tensor made without device=: on the CPU next to a GPU X."""
+    indices = torch.randperm(len(X), generator=generator)
+    for start in range(0, len(X), batch_size):
+        batch = indices[start : start + batch_size]
+        X_batch = torch.empty(len(batch), *X.shape[1:], dtype=X.dtype)
+        for row, i in enumerate(batch):
+            X_batch[row] = X[i]
+        yield X_batch, y[batch]
+
+
+def data_iter_d2l_style(batch_size, X, y, generator=None):
+    """D2L's iterator with the course's permutation: CPU index tensors index a GPU X fine."""
+    indices = torch.randperm(len(X), generator=generator).tolist()
+    for i in range(0, len(X), batch_size):
+        batch_indices = torch.tensor(indices[i : min(i + batch_size, len(X))])
+        yield X[batch_indices], y[batch_indices]
+
+
+def data_iter_cpu_indices(batch_size, X, y, generator=None):
+    """The permutation stays on the CPU: indexing a GPU tensor with it is allowed."""
+    indices = torch.randperm(len(X), generator=generator)
+    for start in range(0, len(X), batch_size):
+        yield X[indices[start : start + batch_size]], y[indices[start : start + batch_size]]
+
+
+@pytest.mark.parametrize("correct", [data_iter_d2l_style, data_iter_cpu_indices])
+def test_data_iter_correct_variants_pass(correct):
+    check_data_iter(correct)
+
+
 def data_iter_on_cpu(batch_size, X, y, generator=None):
     indices = torch.randperm(len(X), generator=generator)
     X, y = X.cpu(), y.cpu()
@@ -199,6 +254,7 @@ def data_iter_on_cpu(batch_size, X, y, generator=None):
         (data_iter_without_generator, "generator that is passed in"),
         (data_iter_empty_last_batch, "no empty batch"),
         (data_iter_shuffles_in_place, "in place"),
+        (data_iter_copies_rows, "made without\\s+device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -247,7 +303,7 @@ def huber_without_shift(y_hat, y, delta=1.0):
 
 
 def huber_detached(y_hat, y, delta=1.0):
-    value = F.huber_loss(y_hat, y, delta=delta).item()
+    value = _huber_elementwise(y_hat, y, delta).mean().item()
     return torch.tensor(value, dtype=y_hat.dtype, device=y_hat.device)
 
 
@@ -257,6 +313,36 @@ def huber_float32(y_hat, y, delta=1.0):
 
 def huber_smooth_l1(y_hat, y, delta=1.0):
     return F.smooth_l1_loss(y_hat, y, beta=delta)  # equals Huber only for delta = 1
+
+
+def huber_builtin(y_hat, y, delta=1.0):
+    return F.huber_loss(y_hat, y, delta=delta)
+
+
+def huber_scaled_smooth_l1(y_hat, y, delta=1.0):
+    return delta * F.smooth_l1_loss(y_hat, y, beta=delta)  # the Huber loss for every delta
+
+
+def huber_module(y_hat, y, delta=1.0):
+    return nn.HuberLoss(delta=delta)(y_hat, y)
+
+
+def huber_smooth_l1_module(y_hat, y, delta=1.0):
+    return delta * nn.SmoothL1Loss(beta=delta)(y_hat, y)
+
+
+def huber_aten(y_hat, y, delta=1.0):
+    return torch.ops.aten.huber_loss(y_hat, y, 1, delta)  # 1: mean reduction
+
+
+def huber_zeros_without_device(y_hat, y, delta=1.0):
+    """Fills a loss tensor made without device=: on the CPU when the inputs are on a GPU."""
+    r = (y_hat - y).abs()
+    small = r <= delta
+    losses = torch.zeros(r.shape, dtype=r.dtype)
+    losses[small] = 0.5 * r[small] ** 2
+    losses[~small] = delta * (r[~small] - delta / 2)
+    return losses.mean()
 
 
 def huber_on_cpu(y_hat, y, delta=1.0):
@@ -283,7 +369,13 @@ def test_huber_boundary_choice_passes():
         (huber_without_shift, "missing its - delta / 2"),
         (huber_detached, "detached"),
         (huber_float32, "dtype"),
-        (huber_smooth_l1, "delta argument"),
+        (huber_smooth_l1, "calls torch.nn.functional.smooth_l1_loss"),
+        (huber_builtin, "calls torch.nn.functional.huber_loss"),
+        (huber_scaled_smooth_l1, "calls torch.nn.functional.smooth_l1_loss"),
+        (huber_module, "calls torch.nn.HuberLoss.forward"),
+        (huber_smooth_l1_module, "calls torch.nn.SmoothL1Loss.forward"),
+        (huber_aten, "calls torch.ops.aten.huber_loss"),
+        (huber_zeros_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],
 )
