@@ -280,9 +280,9 @@ def expect_device_respected(fn, *args, what: str, **kwargs):
     try:
         with UnplacedOnMeta():
             result = fn(*args, **kwargs)
+            if inspect.isgenerator(result):  # a generator function: its batches are the result
+                result = list(result)  # run its body under the probe too
         leaves = [t for t in tree_leaves(result) if isinstance(t, torch.Tensor)]
-        if inspect.isgenerator(result):  # a generator function: its batches are the result
-            leaves = [t for t in tree_leaves(list(result)) if isinstance(t, torch.Tensor)]
     except Exception as err:
         raise AssertionError(f"{what}: {hint} (with the default device changed, it raised "
                              f"{type(err).__name__}: {str(err)[:200]})") from None

@@ -148,3 +148,12 @@ def test_probe_device_leaves_the_arguments_alone():
 
     call(add_in_place, x, what="add", probe_device=True)
     assert torch.equal(x, before + 1)  # the real call's change only, not the probe's
+
+
+def test_probe_device_runs_the_body_of_a_generator_function():
+    def batches(x):
+        for i in range(0, len(x), 2):
+            yield x[i : i + 2] + torch.zeros(len(x[i : i + 2]))
+
+    with pytest.raises(AssertionError, match="without device="):
+        call(batches, torch.randn(4), what="batches", probe_device=True)
