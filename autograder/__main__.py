@@ -2,6 +2,7 @@
 
 import argparse
 import ast
+import importlib.util
 import re
 import sys
 
@@ -26,6 +27,14 @@ def _size(text: str) -> int:
 
 
 def main(argv=None) -> int:
+    if importlib.util.find_spec("nbgrader") is None:
+        print(f"error: {sys.executable} lacks the course's packages (nbgrader...). Run the "
+              "autograder from the course environment: `make env` creates .venv, then "
+              "`.venv/bin/python -m autograder ...`, or `make autograde ...`.", file=sys.stderr)
+        return 2
+    from autograder.grade import LIMITS
+
+    quick, full = LIMITS["quick"], LIMITS["full"]
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -36,12 +45,24 @@ def main(argv=None) -> int:
     grade.add_argument("--out", required=True,
                        help="where grades.csv, tests.csv, lms.csv, report.html, feedback/ and the "
                        "gradebook go; rerunning into the same folder skips students already graded")
-    grade.add_argument("--timeout", type=int, default=300,
-                       help="seconds per cell before it is interrupted (default 300)")
-    grade.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
-                       help="seconds per student, everything included (default 1800)")
+    grade.add_argument("--full", action="store_true",
+                       help="run the notebooks at full length (their parameters cell as written) "
+                       "with the full-length limits; default: quick length, each notebook's "
+                       "quick_parameters (metadata dlcourse.quick_parameters), enough for the "
+                       "hidden tests, which test functions, not training")
     grade.add_argument("--param", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
-                       help="override a value of the notebook's parameters cell, e.g. num_epochs=1")
+                       help="override one value of the parameters cell, e.g. num_epochs=2 "
+                       "(on top of the quick values, or of the notebook's own with --full)")
+    grade.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                       help="seconds per cell before it is interrupted (default "
+                       f"{quick['timeout']}, {full['timeout']} with --full)")
+    grade.add_argument("--stalled-timeout", type=int, default=None, metavar="SECONDS",
+                       help="seconds per cell once a cell of the notebook has timed out: a stalled "
+                       "function then costs seconds in each later cell that calls it (default "
+                       f"{quick['stalled_timeout']}, {full['stalled_timeout']} with --full)")
+    grade.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
+                       help="seconds per student, everything included (default "
+                       f"{quick['notebook_timeout']}, {full['notebook_timeout']} with --full)")
     grade.add_argument("--workers", type=int, default=0,
                        help="students graded at once (default: one per CPU core)")
     grade.add_argument("--memory", type=_size, default="4G",
@@ -72,16 +93,15 @@ def main(argv=None) -> int:
         print(f"wrote {len(table)} students to {args.to}")
         return 0
 
-    from autograder.grade import DEFAULT_NOTEBOOK_TIMEOUT
     from autograder.grade import grade as run_grade
     from autograder.sandbox import SandboxUnavailable
 
     try:
         outcomes = run_grade(
-            args.assignment, args.submissions, args.out, args.timeout, dict(args.param),
-            workers=args.workers, notebook_timeout=args.notebook_timeout or DEFAULT_NOTEBOOK_TIMEOUT,
-            memory=args.memory, max_output=args.max_output, isolate=not args.no_sandbox,
-            progress=not args.no_progress,
+            args.assignment, args.submissions, args.out, full=args.full, parameters=dict(args.param),
+            timeout=args.timeout, stalled_timeout=args.stalled_timeout,
+            notebook_timeout=args.notebook_timeout, workers=args.workers, memory=args.memory,
+            max_output=args.max_output, isolate=not args.no_sandbox, progress=not args.no_progress,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, SandboxUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,9 +7,11 @@
   input transformer, gets the test failed, not passed). Test cells are not stored in history.
 - A cell whose kernel went idle but whose execute reply was lost (ipykernel 7 drops one now and
   then) is graded on its outputs within seconds (:mod:`autograder.lost_reply`).
-- A cell over the time limit is interrupted and the notebook goes on; if the interrupt does not
-  stop it, the kernel is killed. When the kernel dies (crash, ``os._exit``, out of memory, killed
-  as above), every later code cell gets an error output, so no test passes without running.
+- A cell over the time limit is interrupted and the notebook goes on, every later cell under the
+  shorter ``stalled_timeout`` (a stalled function stalls again in each cell that calls it); if
+  the interrupt does not stop it, the kernel is killed. When the kernel dies (crash,
+  ``os._exit``, out of memory, killed as above), every later code cell gets an error output, so
+  no test passes without running.
 - Output beyond ``max_output_bytes`` per notebook is dropped, except errors, which grading needs.
 - What happened goes into the notebook's metadata (``autograder.events``) for the report.
 """
@@ -49,6 +51,9 @@ class GuardedExecute(RecoverLostReply, Execute):
         config=True
     )
     memory_limit = Unicode("", help="the kernel's memory limit, for messages").tag(config=True)
+    stalled_timeout = Integer(0, help="seconds per cell once a cell has timed out (0: timeout)").tag(
+        config=True
+    )
 
     def preprocess(self, nb, resources=None, km=None):
         NotebookClient.__init__(self, nb, km)
@@ -125,6 +130,8 @@ class GuardedExecute(RecoverLostReply, Execute):
     async def _async_handle_timeout(self, timeout, cell=None):
         self._event("cell_timeout", f"{_label(cell, self._index)} ran longer than {timeout} s and "
                     "was interrupted")  # fmt: skip
+        if self.stalled_timeout:  # why: autograder.grade.Settings.stalled_timeout
+            self.timeout = min(self.timeout or self.stalled_timeout, self.stalled_timeout)
         return await super()._async_handle_timeout(timeout, cell)
 
     def output(self, outs, msg, display_id, cell_index):

@@ -8,8 +8,13 @@
   notebook time limit is killed with its sandbox; the student gets a ``timeout`` row.
 - This process alone writes OUT: the gradebook (``gradebook.db``), one result file per student
   (``results/<student>.json``, the mark that a student is done: a rerun with the same settings
-  and submission skips them), the feedback, and at the end ``grades.csv``, ``tests.csv``,
-  ``lms.csv`` and ``report.html``.
+  and submission skips them, and one with other settings says so before regrading), the
+  feedback, and at the end ``grades.csv``, ``tests.csv``, ``lms.csv`` and ``report.html``.
+- Notebooks run at quick length by default (each notebook's ``dlcourse.quick_parameters``): the
+  hidden checks test functions, not training length. ``full=True`` runs the parameters cell as
+  written, with the larger limits of :data:`LIMITS`.
+- Before anything runs, the datasets the assignment needs (``autograder.datasets``) are checked:
+  the kernels have no network, and a missing dataset would make every score meaningless.
 """
 
 from __future__ import annotations
@@ -35,8 +40,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from sqlalchemy.exc import SAWarning
 
-from autograder import guard, report, sandbox
-from autograder.course import PACKAGE, ROOT, nbgrader_config, source_notebook
+from autograder import datasets, guard, report, sandbox
+from autograder.course import PACKAGE, ROOT, nbgrader_config, quick_parameters, source_notebook
 from autograder.preprocessors import is_test
 
 # nbgrader's `export` columns, then ours.
@@ -46,8 +51,15 @@ GRADE_COLUMNS = [
 ]  # fmt: skip
 TEST_COLUMNS = ["assignment", "student_id", "test", "score", "max_score", "status", "message"]
 STATUSES = ("graded", "timeout", "crashed", "invalid", "missing", "error")
-DEFAULT_NOTEBOOK_TIMEOUT = 1800
 MAX_SUBMISSION_BYTES = 200 * 2**20
+# Time limits in seconds, by run length: per cell, per cell once a cell of the notebook has timed
+# out, and per student (everything included). A quick run of any chapter takes well under a
+# minute in the sandbox and its longest cell a few seconds, so a quick cell past 60 s is stuck;
+# full-length training cells take minutes.
+LIMITS = {
+    "quick": {"timeout": 60, "stalled_timeout": 10, "notebook_timeout": 600},
+    "full": {"timeout": 300, "stalled_timeout": 60, "notebook_timeout": 1800},
+}
 
 
 @dataclass
@@ -75,46 +87,104 @@ class Outcome:
 class Settings:
     """How to grade: everything that changes a result is in :meth:`fingerprint`."""
 
-    timeout: int = 300  # seconds per cell
-    parameters: dict = field(default_factory=dict)
+    length: str = "quick"  # quick: the notebook's quick_parameters; full: its parameters cell as is
+    parameters: dict = field(default_factory=dict)  # injected into the parameters cell
+    timeout: int = LIMITS["quick"]["timeout"]  # seconds per cell
+    # Seconds per cell once a cell has timed out: a stalled function stalls again in every later
+    # cell that calls it, and which cells those are is unknown before they run; a much shorter
+    # limit for all later cells costs a stalled student seconds per cell instead of the notebook's
+    # budget, while the hidden tests (a second or two each) still run in full.
+    stalled_timeout: int = LIMITS["quick"]["stalled_timeout"]
+    notebook_timeout: int = LIMITS["quick"]["notebook_timeout"]  # seconds per student
     workers: int = 0  # 0: one per core
-    notebook_timeout: int = DEFAULT_NOTEBOOK_TIMEOUT  # seconds per student, everything included
     memory: int = 4 * sandbox.GiB  # per kernel
     max_output: int = 1_000_000  # bytes of output kept per notebook
     isolate: bool = True  # bubblewrap sandbox; False: --no-sandbox
 
-    def fingerprint(self, staged: dict) -> str:
-        relevant = {k: v for k, v in asdict(self).items() if k != "workers"}
-        return _digest(json.dumps([relevant, staged], sort_keys=True, default=str).encode())
+    @classmethod
+    def for_run(cls, notebook: Path, full: bool = False, parameters: dict | None = None, **options):
+        """Quick (default) or full length; limits not given (None) are those of the length;
+        ``parameters`` override single values of the quick (or full) run."""
+        length = "full" if full else "quick"
+        options = {**LIMITS[length], **{k: v for k, v in options.items() if v is not None}}
+        options["stalled_timeout"] = min(options["stalled_timeout"], options["timeout"])
+        injected = {} if full else quick_parameters(notebook)
+        injected.update(parameters or {})
+        return cls(length=length, parameters=injected, **options)
+
+    def relevant(self, identity: dict) -> dict:
+        """What decides a result: these settings (not the number of workers) and the course's
+        ``identity`` (source notebook and checks)."""
+        return {**{k: v for k, v in asdict(self).items() if k != "workers"}, **identity}
+
+    def fingerprint(self, identity: dict) -> str:
+        return _digest(json.dumps(self.relevant(identity), sort_keys=True, default=str).encode())
+
+    def describe(self) -> str:
+        values = ", ".join(f"{k}={v!r}" for k, v in sorted(self.parameters.items()))
+        length = f"{self.length} length" + (f" ({values})" if values else "")
+        return (f"{length}; limits {self.timeout} s per cell ({self.stalled_timeout} s once a cell "
+                f"timed out), {self.notebook_timeout} s per student")  # fmt: skip
 
 
-def grade(assignment, submissions, out, timeout=300, parameters=None, log=print, **options) -> list[Outcome]:
+def grade(assignment, submissions, out, full=False, parameters=None, log=print, **options) -> list[Outcome]:
     """Grade ``submissions/<student_id>/<assignment>/<notebook>.ipynb``; write reports to ``out``.
 
-    ``options`` are the other :class:`Settings` (workers, notebook_timeout, memory, max_output,
-    isolate) and ``progress`` (show a progress bar).
+    ``full``: full length instead of the quick parameters; ``parameters`` override single values.
+    ``options`` are the other :class:`Settings` (timeout, stalled_timeout, notebook_timeout: None
+    for the length's default; workers, memory, max_output, isolate) and ``progress`` (a bar).
     """
     progress = options.pop("progress", False)
-    settings = Settings(timeout=timeout, parameters=dict(parameters or {}), **options)
+    source = source_notebook(assignment)
+    settings = Settings.for_run(source, full, parameters, **options)
     submissions, out = Path(submissions), Path(out)
     warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")  # nbgrader's own
-    notebook = source_notebook(assignment).name
     if not submissions.is_dir():
         raise FileNotFoundError(f"submissions folder {submissions} does not exist")
     if settings.isolate:
         sandbox.check_available()
+    check_data(assignment, source)
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
+    log(f"grading {assignment} at {settings.describe()}")
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="dlcourse-grade-"))
     try:
         with _grading_environment():
             staged = _stage(scratch / "template", assignment, settings)
-            run = _Run(assignment, notebook, submissions, out, scratch, staged, settings, log)
+            run = _Run(assignment, source.name, submissions, out, scratch, staged, settings, log)
             run.grade(students, progress)
         return [run.outcomes[s] for s in students]
     finally:
         if not os.environ.get("DLCOURSE_KEEP_SCRATCH"):  # for debugging the grader
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def check_data(assignment: str, source: Path) -> None:
+    """Stop (a ValueError) when a dataset the assignment needs is missing or corrupt in the data
+    root: the kernels have no network, so every cell that loads it would fail. The check imports
+    torchvision, so it runs in a process of its own and only when there is data to check."""
+    needed = datasets.needed(source)
+    if not needed:
+        return
+    root = _data_root()
+    run = subprocess.run([sys.executable, "-m", "autograder.datasets", str(root), *needed],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if run.returncode != 0:
+        raise RuntimeError(f"could not check the datasets in {root}: {run.stderr.strip()[-1000:]}")
+    problems = json.loads(run.stdout)
+    if problems:
+        fetch = "; ".join(f"data.image_dataset({name!r}, True)" for name in needed)
+        raise DataMissing(
+            f"{assignment} needs data that is missing or corrupt in the data folder {root} "
+            f"({'; '.join(problems)}). The students' kernels have no network: put torchvision's "
+            f"original files there (README: Data and offline machines), set DLCOURSE_DATA to a "
+            f"folder that has them, or, with internet, download them once: DLCOURSE_DATA={root} "
+            f".venv/bin/python -c \"from dlcourse import data; {fetch}\". Nothing was graded."
+        )  # fmt: skip
+
+
+class DataMissing(ValueError):
+    """A dataset the assignment needs is not in place; nothing was graded."""
 
 
 class _Run:
@@ -124,6 +194,7 @@ class _Run:
         self.assignment, self.notebook = assignment, notebook
         self.submissions, self.out, self.scratch = submissions, out, scratch
         self.staged, self.settings, self.log = staged, settings, log
+        self.relevant = settings.relevant(staged["identity"])
         self.fingerprint = settings.fingerprint(staged["identity"])
         self.outcomes: dict[str, Outcome] = {}
         self.running: dict[str, subprocess.Popen] = {}
@@ -144,7 +215,8 @@ class _Run:
         path = self.out / "gradebook.db"
         if not previous or previous.get("fingerprint") != self.fingerprint or not path.is_file():
             shutil.copyfile(self.staged["dir"] / "gradebook.db", path)
-        state.write_text(json.dumps({"assignment": self.assignment, "fingerprint": self.fingerprint}))
+        state.write_text(json.dumps({"assignment": self.assignment, "fingerprint": self.fingerprint,
+                                     "settings": self.relevant}, indent=1))  # fmt: skip
         return f"sqlite:///{path}"
 
     def _result_file(self, student: str) -> Path:
@@ -163,7 +235,8 @@ class _Run:
         if not outcome.resumed:
             path = self._result_file(outcome.student_id)
             path.parent.mkdir(parents=True, exist_ok=True)
-            data = {**asdict(outcome), "fingerprint": self.fingerprint, "digest": digest}
+            data = {**asdict(outcome), "fingerprint": self.fingerprint, "digest": digest,
+                    "settings": self.relevant}  # fmt: skip
             data.pop("resumed")
             partial = path.with_suffix(".partial")
             partial.write_text(json.dumps(data, indent=1))
@@ -204,6 +277,7 @@ class _Run:
                 bar.update(1)
             write(_log_line(done, len(students), outcome))
 
+        self._announce_regrading(students)
         pending = []
         for student in students:
             folder = self.submissions / student / self.assignment
@@ -232,15 +306,38 @@ class _Run:
             if bar is not None:
                 bar.close()
         outcomes = [self.outcomes[s] for s in students]
-        report.write_reports(self.out, self.assignment, outcomes, self.staged["tests"])
+        report.write_reports(self.out, self.assignment, outcomes, self.staged["tests"],
+                             settings={**asdict(self.settings), "workers": self.workers})
 
-    def _previous(self, student: str, digest: str) -> Outcome | None:
-        path = self._result_file(student)
+    def _announce_regrading(self, students: list[str]) -> None:
+        """Say, before grading, which students graded before are regraded because the settings
+        (or the notebook, or the checks) changed since, and what changed."""
+        regraded, changed = 0, set()
+        for student in students:
+            data = self._result_data(student)
+            if data is None or data.get("fingerprint") == self.fingerprint:
+                continue
+            regraded += 1
+            before = data.get("settings")
+            if before is None:  # written by an older grader
+                changed.add("unknown")
+                continue
+            changed.update(k for k in self.relevant.keys() | before.keys()
+                           if self.relevant.get(k) != before.get(k))  # fmt: skip
+        if regraded:
+            what = ", ".join(sorted(changed - {"unknown"}) + sorted(changed & {"unknown"}))
+            self.log(f"settings changed since the last run ({what}): regrading {regraded} "
+                     f"student{'s' if regraded > 1 else ''} graded before")  # fmt: skip
+
+    def _result_data(self, student: str) -> dict | None:
         try:
-            data = json.loads(path.read_text())
+            return json.loads(self._result_file(student).read_text())
         except (OSError, ValueError):
             return None
-        if data.get("fingerprint") != self.fingerprint or data.get("digest") != digest:
+
+    def _previous(self, student: str, digest: str) -> Outcome | None:
+        data = self._result_data(student)
+        if data is None or data.get("fingerprint") != self.fingerprint or data.get("digest") != digest:
             return None
         outcome = Outcome.from_dict(data)
         outcome.resumed = True
@@ -315,6 +412,7 @@ def worker_config(job: dict, course: Path):
     """nbgrader configuration of a worker: its own course copy, the hardened pipeline."""
     staged = json.loads((Path(job["template"]) / "staged.json").read_text())
     config = _grading_config(course, job["timeout"], job["parameters"])
+    config.GuardedExecute.stalled_timeout = job["stalled_timeout"]
     box = sandbox.Sandbox(
         root=Path(job["scratch"]) / "box",
         workdir=course / "autograded" / job["student"] / job["assignment"],
