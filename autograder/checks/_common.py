@@ -199,9 +199,21 @@ class UnplacedOnMeta(TorchFunctionMode):
     ``device=`` then breaks the call on a CPU-only grader too. Not moved: tensors drawn from an
     explicit (CPU) generator, which must stay on the generator's device, and tensors made from a
     Python number or another tensor by ``torch.tensor``/``torch.as_tensor`` (a 0-dim CPU
-    constant works next to a GPU tensor)."""
+    constant works next to a GPU tensor).
+
+    Most operations refuse to mix ``meta`` with CPU tensors, as CUDA ones refuse CPU ones; a few
+    (``cpu @ meta``) silently return a CPU tensor, so any operation that mixes them is recorded
+    in ``mixed``, except indexing, where CPU indices into a GPU tensor are allowed."""
+
+    def __init__(self):
+        super().__init__()
+        self.mixed = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        if self.mixed is None and func not in _INDEXING:
+            tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+            if any(t.is_meta for t in tensors) and any(not t.is_meta and t.dim() for t in tensors):
+                self.mixed = getattr(func, "__name__", str(func))
         kwargs = dict(kwargs or {})
         if (
             func in _device_constructors()
@@ -212,6 +224,9 @@ class UnplacedOnMeta(TorchFunctionMode):
         ):
             kwargs["device"] = "meta"
         return func(*args, **kwargs)
+
+
+_INDEXING = (torch.Tensor.__getitem__, torch.Tensor.__setitem__)
 
 
 def _copy(value):
@@ -278,7 +293,7 @@ def expect_device_respected(fn, *args, what: str, **kwargs):
         "pass device=x.device, or use zeros_like/ones_like"
     )
     try:
-        with UnplacedOnMeta():
+        with UnplacedOnMeta() as probe:
             result = fn(*args, **kwargs)
             if inspect.isgenerator(result):  # a generator function: its batches are the result
                 result = list(result)  # run its body under the probe too
@@ -286,6 +301,8 @@ def expect_device_respected(fn, *args, what: str, **kwargs):
     except Exception as err:
         raise AssertionError(f"{what}: {hint} (with the default device changed, it raised "
                              f"{type(err).__name__}: {str(err)[:200]})") from None
+    if probe.mixed is not None:
+        raise AssertionError(f"{what}: {hint} ({probe.mixed} mixed it with the inputs' device)")
     if any(t.device.type == "meta" for t in leaves):
         raise AssertionError(f"{what}: {hint} (the result landed on another device)")
     return result

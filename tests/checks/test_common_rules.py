@@ -126,13 +126,18 @@ def test_probe_device_passes_placed_tensors_and_cpu_generators():
     call(zeros_on_device, x, what="add", probe_device=True)
     call(lambda x: x * torch.tensor(2.0), x, what="scale", probe_device=True)
     call(lambda x: torch.zeros_like(x) + x, x, what="like", probe_device=True)
+    call(lambda x: x[torch.arange(2)], x, what="CPU indices are fine on a GPU", probe_device=True)
     g = torch.Generator().manual_seed(0)
     out = call(noise_from_cpu_generator, x, g, what="noise", probe_device=True)
     # the probe ran on a copy of the generator: the caller's generator moved once
     assert torch.equal(out, x + torch.randn(3, generator=torch.Generator().manual_seed(0)))
 
 
-@pytest.mark.parametrize("wrong", [zeros_forgotten, arange_forgotten])
+def sum_by_matmul_forgotten(x):
+    return x @ torch.ones(x.shape[-1], 1)  # cpu @ meta silently gives a CPU tensor
+
+
+@pytest.mark.parametrize("wrong", [zeros_forgotten, arange_forgotten, sum_by_matmul_forgotten])
 def test_probe_device_catches_a_forgotten_device(wrong):
     with pytest.raises(AssertionError, match="without device="):
         call(wrong, torch.randn(3), what="add", probe_device=True)
