@@ -44,11 +44,12 @@ release: env
 lab: env data
 	$(BIN)/jupyter lab notebooks/
 
-# make autograde ASSIGNMENT=ch10_softmax SUBMISSIONS=submitted OUT=grading
+# make autograde ASSIGNMENT=ch10_softmax SUBMISSIONS=submitted OUT=grading [ARGS="--full --workers 2"]
+# ARGS: options of `python -m autograder grade` (`.venv/bin/python -m autograder grade --help`).
 autograde: env data
 	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" -a -n "$(OUT)" || \
-		{ echo "usage: make autograde ASSIGNMENT=ch10_softmax SUBMISSIONS=DIR OUT=DIR"; exit 2; }
-	$(BIN)/python -m autograder grade $(ASSIGNMENT) --submissions $(SUBMISSIONS) --out $(OUT)
+		{ echo "usage: make autograde ASSIGNMENT=ch10_softmax SUBMISSIONS=DIR OUT=DIR [ARGS=\"--full ...\"]"; exit 2; }
+	$(BIN)/python -m autograder grade $(ASSIGNMENT) --submissions $(SUBMISSIONS) --out $(OUT) $(ARGS)
 
 lock: env
 	$(BIN)/pip install --quiet --requirement requirements.txt
