@@ -76,7 +76,8 @@ def validate(scratch: Path) -> tuple[float, str]:
     shutil.copytree(NOTEBOOKS, release)
     notebook = Path(ASSIGNMENT) / NOTEBOOK
     nbformat.write(solved(trim=False), release / notebook)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {"DLCOURSE_DATA": str(ROOT / ".data"), **os.environ,  # as under make
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
     seconds, output = timed(["nbgrader", "validate", str(notebook)], release, env)
     return seconds, (output.strip().splitlines() or ["(no output)"])[-1]
 

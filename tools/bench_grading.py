@@ -8,7 +8,7 @@ and grades them three ways, printing submissions per minute for each:
 1. ``python -m autograder grade --workers 1`` (sandboxed, one student at a time);
 2. ``python -m autograder grade`` with one worker per core;
 3. plain ``nbgrader autograde`` on the same folder, in a scratch course whose parameters cell
-   carries the same short-run values that the autograder injects with ``--param``.
+   carries the same short-run values that the autograder injects by default (quick length).
 
 Every run must give each copy full marks, else the figures would compare different work.
 A benchmark, not a test: timings on shared machines vary.
@@ -59,10 +59,9 @@ def timed(command: list[str], cwd: Path, env: dict | None = None) -> float:
 
 
 def autograder(assignment: str, submissions: Path, out: Path, workers: int, copies: int) -> float:
-    params = [f"--param={k}={v!r}" for k, v in quick_parameters(source_notebook(assignment)).items()]
     seconds = timed(
         [sys.executable, "-m", "autograder", "grade", assignment, "--submissions", str(submissions),
-         "--out", str(out), "--workers", str(workers), "--no-progress", *params],
+         "--out", str(out), "--workers", str(workers), "--no-progress"],
         cwd=ROOT,
     )  # fmt: skip
     grades = pd.read_csv(out / "grades.csv")
