@@ -64,7 +64,7 @@ def run_once(assignment: str, scratch: Path, drop_every: int, log) -> dict:
     cells = nbformat.read(output, as_version=4).cells if output.exists() else []
     durations = [(c.metadata.get("papermill", {}).get("duration") or 0, i) for i, c in enumerate(cells)]
     longest, index = max(durations, default=(0, None))
-    return {"seconds": seconds, "stalls": len(stalls), "stall_s": sum(stalls), "longest": longest,
+    return {"seconds": seconds, "stalls": len(stalls), "stall_s": float(sum(stalls)), "longest": longest,
             "longest_cell": index, "failed": error is not None}  # fmt: skip
 
 
