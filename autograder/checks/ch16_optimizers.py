@@ -385,20 +385,11 @@ def _check_state_devices(opt, what):
 
 def _check_state_made_on_device(student_cls, spec, device):
     """A buffer made without device= (torch.zeros(p.shape)) lands on the CPU next to a GPU
-    parameter. Run once more with such tensors landing on the meta device instead: a forgotten
-    device= then raises, leaves meta tensors in the state, or changes the iterates (an in-place
-    update with a meta tensor silently does nothing) on a CPU-only grader too. A Python number
-    or torch.tensor(0.0) for a step count is fine."""
+    parameter: run once more with such tensors landing on the meta device, so that a forgotten
+    device= shows on a CPU-only grader too. A Python number or torch.tensor(0.0) for a step count
+    is fine."""
     kwargs = spec.settings[-1]
     params0, grads = _scenario(10, torch.float64, device)
-    what = f"{_label(spec.name, kwargs)} on {device.type}"
-    hint = (
-        "step() made a tensor without device= (torch.zeros(p.shape), torch.ones, torch.full...), "
-        "which lands on the CPU when the parameter is on a GPU; make the state with "
-        "torch.zeros_like(p) (or device=p.device)"
-    )
-    reference = _make_reference(spec, _leaves(params0), kwargs)
-    expected = _run_steps(reference, reference.param_groups[0]["params"], grads, "torch", forbid=())[-1]
     params = _leaves(params0)
 
     def run():
@@ -407,18 +398,9 @@ def _check_state_made_on_device(student_cls, spec, device):
             for p, g in zip(params, row, strict=True):
                 p.grad = None if g is None else g.clone()
             opt.step()
-        return params, opt
+        return params
 
-    _, opt = expect_device_respected(run, what=what)
-    for state in opt.state.values():
-        for key, value in state.items():
-            assert not (isinstance(value, torch.Tensor) and value.device.type == "meta"), (
-                f"{what}: {hint} (self.state[p][{key!r}] was made on another device than p)"
-            )
-    for i, (a, e) in enumerate(zip(params, expected, strict=True)):
-        assert torch.allclose(a.detach(), e, **spec.tolerance(e.dtype)), (
-            f"{what}: {hint} (parameter {i} came out differently with the default device changed)"
-        )
+    expect_device_respected(run, what=f"{_label(spec.name, kwargs)} on {device.type}: its state")
 
 
 def _check_zero_grad(opt, params, what):
