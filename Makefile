@@ -41,8 +41,11 @@ book: env data
 release: env
 	$(BIN)/python -m autograder release $(ASSIGNMENTS)
 
+# JupyterLab for students, started in notebooks/ where Validate finds nbgrader_config.py (short
+# runs); notebooks/.jupyter turns off nbgrader's instructor tools. ARGS: options of `jupyter lab`.
 lab: env data
-	$(BIN)/jupyter lab notebooks/
+	cd notebooks && JUPYTER_CONFIG_PATH=$(CURDIR)/notebooks/.jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH} \
+		$(CURDIR)/$(BIN)/jupyter lab $(ARGS)
 
 # make autograde ASSIGNMENT=ch10_softmax SUBMISSIONS=submitted OUT=grading [ARGS="--full --workers 2"]
 # ARGS: options of `python -m autograder grade` (`.venv/bin/python -m autograder grade --help`).
