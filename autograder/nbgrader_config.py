@@ -6,6 +6,9 @@
 
 import os
 
+from nbgrader.converters import GenerateAssignment
+from nbgrader.preprocessors import SaveCells
+
 c = get_config()  # noqa: F821  (traitlets provides get_config when it loads this file)
 
 c.CourseDirectory.root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,3 +20,9 @@ c.GenerateAssignment.no_database = True
 c.SaveCells.enabled = False
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# The release's test cells say what they test and their points (hidden ones are empty).
+release_steps = GenerateAssignment.class_traits()["preprocessors"].default()
+after_saving = release_steps.index(SaveCells) + 1
+c.GenerateAssignment.preprocessors = [
+    *release_steps[:after_saving], "autograder.preprocessors.LabelTests", *release_steps[after_saving:]
+]

@@ -1,5 +1,6 @@
 """nbgrader preprocessors the autograder adds to nbgrader's own pipelines.
 
+Releasing (between nbgrader's SaveCells and ClearHiddenTests): :class:`LabelTests`.
 Sanitizing a submission (before nbgrader's OverwriteCells): :class:`RestoreCells`.
 Autograding: :class:`InjectParameters`, then ``autograder.execute.GuardedExecute``.
 Feedback: :class:`FeedbackSummary`, :class:`RedactHiddenTests`, :class:`RedactCheckSource`.
@@ -11,6 +12,7 @@ resets at the start, so a submission cannot write it.
 
 import copy
 import html
+import re
 from pathlib import Path
 
 import nbformat
@@ -65,6 +67,35 @@ class InjectParameters(NbGraderPreprocessor):  # enabled by default, unlike nbco
         else:
             self.log.warning("no cell tagged 'parameters'; ignoring %s", lines)
         return nb, resources
+
+
+class LabelTests(NbGraderPreprocessor):  # enabled by default, unlike nbconvert's base
+    """Start each test cell of the release with a comment that says what it tests and its
+    points. A hidden-test cell is empty in the release; its comment says when its tests run.
+
+    Runs after SaveCells, so the gradebook keeps the instructor's cells as written (grading runs
+    those), and before ClearHiddenTests, which keeps the comment (it is outside the hidden
+    region) and after which the checksums of the release are computed."""
+
+    def preprocess(self, nb, resources):
+        tested = "the exercise"
+        for cell in nb.cells:
+            meta = nbgrader_meta(cell)
+            if meta.get("solution"):
+                tested = " and ".join(re.findall(r"^(?:def|class)\s+(\w+)", cell.source, re.M)) or tested
+            elif is_test(cell):
+                hidden = HIDDEN_MARKER in cell.source
+                cell.source = test_label(tested, meta.get("points", 0), hidden) + cell.source
+        return nb, resources
+
+
+def test_label(tested: str, points, hidden: bool) -> str:
+    """The comment that starts a test cell of the release, e.g. for softmax's hidden tests."""
+    worth = f"{_points(points)} point{'' if float(points) == 1 else 's'}"
+    if hidden:
+        return (f"# Hidden tests of {tested} ({worth}): they run when your notebook is graded,\n"
+                "# on more cases than the test above; the feedback shows their result.\n")
+    return f"# Test of {tested} ({worth}): run this cell to check your solution.\n"
 
 
 class RestoreCells(NbGraderPreprocessor):

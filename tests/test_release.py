@@ -34,15 +34,50 @@ def test_sources_are_committed_without_outputs(assignment):
     assert not run, f"cells {run} have outputs: run `make release` to strip them"
 
 
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """assignment -> its release generated now from the source, as `make release` writes it."""
+    found = {}
+
+    def release(assignment: str) -> Path:
+        if assignment not in found:
+            folder = generate(assignment, tmp_path_factory.mktemp("release"))
+            found[assignment] = folder / source_notebook(assignment).name
+            normalize(found[assignment])
+        return found[assignment]
+
+    return release
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_release_is_up_to_date(assignment, tmp_path):
-    generated = generate(assignment, tmp_path) / source_notebook(assignment).name
-    normalize(generated)
+def test_release_is_up_to_date(assignment, generated):
     committed = release_notebook(assignment)
     assert committed.exists(), f"{committed} is missing: run `make release`"
-    assert committed.read_text() == generated.read_text(), (
+    assert committed.read_text() == generated(assignment).read_text(), (
         f"{committed.relative_to(ROOT)} is stale: run `make release` and commit the result"
     )
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_test_cells_say_what_they_test_and_their_points(assignment, generated):
+    source = {nbgrader_meta(c).get("grade_id"): c for c in nbformat.read(source_notebook(assignment),
+                                                                         as_version=4).cells}
+    nb = nbformat.read(generated(assignment), as_version=4)
+    tests = [c for c in nb.cells if nbgrader_meta(c).get("grade") and not nbgrader_meta(c).get("solution")]
+    assert tests
+    for cell in tests:
+        grade_id, points = nbgrader_meta(cell)["grade_id"], nbgrader_meta(cell)["points"]
+        tested = grade_id.removesuffix("_visible").removesuffix("_hidden")  # the anatomy's names
+        worth = f"({points:g} point{'s' if points != 1 else ''})"
+        if grade_id.endswith("_hidden"):
+            label = f"# Hidden tests of {tested} {worth}: they run when your notebook is graded,\n"
+            assert cell.source.startswith(label), cell.source
+            assert all(line.startswith("# ") for line in cell.source.splitlines()), (
+                f"{grade_id}: the release's hidden-test cell holds only its label"
+            )
+        else:
+            label = f"# Test of {tested} {worth}: run this cell to check your solution.\n"
+            assert cell.source == label + source[grade_id].source, f"{grade_id}: {cell.source[:200]}"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
