@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -63,6 +64,119 @@ def test_glossary_lists_every_chinese_term_of_the_chapters():
                     if term not in glossary:
                         missing.setdefault(notebook.stem, []).append(term)
     assert not missing, f"terms glossed in chapters but missing from book/glossary.md: {missing}"
+
+
+# Prose is the text outside these: code, maths that MathJax typeset, the page's head and scripts.
+NOT_PROSE = {
+    "head", "script", "style", "pre", "code", "kbd", "samp", "textarea", "svg", "math",
+    "mjx-container",
+}  # fmt: skip
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+# A dollar sign or a TeX command (\mathbf, \sum...) that reached the reader as text.
+RAW_TEX = re.compile(r"\$|\\[A-Za-z]+")
+
+
+class _Prose(HTMLParser):
+    """Collects the text nodes of a page's prose: outside ``NOT_PROSE`` elements and outside
+    code cells (their input and outputs: class ``cell``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.texts, self.skipped, self.depth = [], None, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in VOID:
+            return
+        if self.skipped is not None:
+            self.depth += tag == self.skipped
+            return
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in NOT_PROSE or "cell" in classes:
+            self.skipped, self.depth = tag, 1
+
+    def handle_endtag(self, tag):
+        if tag == self.skipped:
+            self.depth -= 1
+            if self.depth == 0:
+                self.skipped = None
+
+    def handle_data(self, data):
+        if self.skipped is None and data.strip():
+            self.texts.append(data)
+
+
+def raw_tex_in_prose(dom: str) -> list[str]:
+    """Every ``$`` or TeX command left as text in the prose of a page that MathJax has
+    typeset (as in a ``$$`` display without a blank line before it), with some context."""
+    parser = _Prose()
+    parser.feed(dom)
+    return [
+        text[max(0, m.start() - 30) : m.end() + 30].strip()
+        for text in parser.texts
+        for m in RAW_TEX.finditer(text)
+    ]
+
+
+def test_raw_tex_in_prose_finds_what_a_broken_display_leaves():
+    # ch17 17.1 before its fix: "$$" right after a line of prose typeset the next lines as
+    # maths and left a TeX command (and a dollar sign) in the text.
+    broken = (
+        '<p>Together they turn the layer into <mjx-container class="MathJax"><mjx-math>'
+        "H</mjx-math></mjx-container> the same small set of weights \\mathbf V (the "
+        "<strong>kernel</strong>) and bias $u$ at every position.</p>"
+    )
+    found = raw_tex_in_prose(broken)
+    assert len(found) == 3 and "\\mathbf V" in found[0] and "$u$" in found[1]
+
+
+def test_raw_tex_in_prose_ignores_code_typeset_maths_and_cell_outputs():
+    page = (
+        "<html><head><title>$ \\alpha</title></head><body>"
+        '<p>A kernel <mjx-container class="MathJax"><mjx-assistive-mml><math><mi>\\mathbf'
+        '</mi></math></mjx-assistive-mml></mjx-container> and <code>print("$\\n")</code>.<br>'
+        '<img src="a.png"></p><pre>cost = "$5" \\t</pre>'
+        '<div class="cell docutils container"><div class="cell_output"><p>$ \\x</p>'
+        "<div><div>nested $</div></div></div></div>"
+        "<script>var s = '$\\mathbf';</script><p>Prose after all of that: \\emph{x}</p></body></html>"
+    )
+    assert raw_tex_in_prose(page) == ["Prose after all of that: \\emph{x}"]
+
+
+# A "$$" display that opens right under a line of prose belongs to that paragraph: MyST then
+# typesets the prose around it as maths (what the browser test below finds on the page).
+DISPLAY = re.compile(r"\$\$.*?\$\$", re.DOTALL)
+
+
+def displays_in_paragraphs(markdown: str) -> list[str]:
+    """The ``$$`` displays that open at the start of a line right under a line of text."""
+    found = []
+    for match in DISPLAY.finditer(markdown):
+        line_start = markdown.rfind("\n", 0, match.start()) + 1
+        previous_line = markdown[: max(line_start - 1, 0)].rsplit("\n", 1)[-1]
+        if not markdown[line_start : match.start()].strip() and previous_line.strip():
+            found.append(f"{previous_line.strip()} / {match.group()[:40]}")
+    return found
+
+
+def test_display_maths_open_after_a_blank_line():
+    """The mistake that the browser test finds on the page, found in the sources without a
+    browser or a build."""
+    found = {}
+    for notebook in sorted(book.ROOT.glob("solutions/*/*.ipynb")):
+        for cell in nbformat.read(notebook, as_version=4).cells:
+            if cell.cell_type == "markdown" and displays_in_paragraphs(cell.source):
+                found.setdefault(notebook.stem, []).extend(displays_in_paragraphs(cell.source))
+    assert not found, f"a $$ display needs a blank line before it: {found}"
+
+
+def test_displays_in_paragraphs_finds_the_broken_display_of_ch17():
+    broken = "Together they turn the layer into\n$$[\\mathbf H]_{i,j} = u:$$\nthe hidden value"
+    fixed = "Together they turn the layer into\n\n$$[\\mathbf H]_{i,j} = u:$$\nthe hidden value"
+    own_lines = "Text.\n\n$$\n\\mathbf a\n= \\mathbf b\n$$\nNext, inline $$x$$ in a line."
+    assert displays_in_paragraphs(broken) == [
+        "Together they turn the layer into / $$[\\mathbf H]_{i,j} = u:$$"
+    ]
+    assert displays_in_paragraphs(fixed) == displays_in_paragraphs(own_lines) == []
 
 
 def test_toc_lists_the_chapters_in_order():
@@ -201,6 +315,11 @@ def test_browser_typesets_the_maths(page, dom):
     assert dom.count("<mjx-container") >= maths, "MathJax did not typeset every formula"
     assert "<mjx-merror" not in dom, "MathJax could not parse a formula"
     assert "$$" not in dom
+    leftovers = raw_tex_in_prose(dom)
+    assert not leftovers, (
+        "TeX left as text in the prose (is a $$ display missing a blank line before or after "
+        f"it?): {leftovers[:5]}"
+    )
 
 
 @slow
