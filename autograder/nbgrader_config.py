@@ -6,6 +6,7 @@
 
 import os
 
+import nbgrader
 from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import SaveCells
 
@@ -26,3 +27,12 @@ after_saving = release_steps.index(SaveCells) + 1
 c.GenerateAssignment.preprocessors = [
     *release_steps[:after_saving], "autograder.preprocessors.LabelTests", *release_steps[after_saving:]
 ]
+# Feedback pages: nbgrader's, with the tests named in the navigation, long messages wrapped and
+# MathJax inlined, so that a page works offline (autograder/feedback.py).
+c.HTMLExporter.extra_template_basedirs = [
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates"),
+    os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates"),
+]
+c.HTMLExporter.template_name = "dlcourse_feedback"  # based on nbgrader's "feedback"
+c.HTMLExporter.template_file = "dlcourse.html.j2"  # not index.html.j2: it extends nbgrader's
+c.HTMLExporter.filters = {"inline_mathjax": "autograder.feedback.inline_mathjax"}
