@@ -50,8 +50,22 @@ def test_toc_lists_every_chapter_and_only_existing_pages():
     )
 
 
-# "term (中文)": the first use of a key term gives its Chinese name, which the glossary lists.
-CHINESE_GLOSS = re.compile(r"[（(]([\u4e00-\u9fff][\u4e00-\u9fff0-9，、/ ·A-Za-z]*)[)）]")
+# "term (中文)": the first use of a key term gives its Chinese name, which the glossary lists. A
+# parenthesis may hold English too ("(Huber损失)", "(learning-rate schedule, 学习率调度)"): every
+# word with a Chinese character in it is a term; titles (《...》) and quotations are not.
+CHINESE_PARENTHESIS = re.compile(r"[（(]([^()（）]*[\u4e00-\u9fff][^()（）]*)[)）]")
+TITLES_AND_QUOTES = re.compile(r"《[^》]*》|\"[^\"]*\"|“[^”]*”")
+CHINESE_TERM = re.compile(r"[A-Za-z0-9]*[\u4e00-\u9fff][\u4e00-\u9fffA-Za-z0-9·]*")
+
+
+def chinese_terms(markdown: str) -> list[str]:
+    inside = CHINESE_PARENTHESIS.findall(TITLES_AND_QUOTES.sub("", markdown))
+    return [term for text in inside for term in CHINESE_TERM.findall(text)]
+
+
+def test_chinese_terms_are_found_in_any_parenthesis():
+    text = '(Huber损失) and (a schedule, 学习率调度; D2L) and (the course 《PyTorch深度学习实践》)'
+    assert chinese_terms(text) == ["Huber损失", "学习率调度"]
 
 
 def test_glossary_lists_every_chinese_term_of_the_chapters():
@@ -60,7 +74,7 @@ def test_glossary_lists_every_chinese_term_of_the_chapters():
     for notebook in sorted(book.ROOT.glob("solutions/*/*.ipynb")):
         for cell in nbformat.read(notebook, as_version=4).cells:
             if cell.cell_type == "markdown":
-                for term in CHINESE_GLOSS.findall(cell.source):
+                for term in chinese_terms(cell.source):
                     if term not in glossary:
                         missing.setdefault(notebook.stem, []).append(term)
     assert not missing, f"terms glossed in chapters but missing from book/glossary.md: {missing}"
