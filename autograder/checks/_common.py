@@ -7,14 +7,18 @@ a subclass of a tensor or a number, whose overridden methods could fake any comp
 
 It also enforces what an exercise's instructions promise, each rule opt-in per call:
 
-- ``forbid=("torch.nn.functional.mse_loss", ...)``: "don't call X", the built-in the exercise
-  re-implements, however it is reached (an alias, a method, an ``nn`` module that calls it);
+- ``forbid=("torch.nn.functional.mse_loss", "aten.mse_loss", ...)``: "don't call X", the
+  built-in the exercise re-implements, however it is reached (an alias, a method, an ``nn``
+  module that calls it; ``aten.*`` names catch ``torch.ops``, ``torch._C._nn`` and TorchScript);
 - ``by_hand=True``: "no autograd": no autograd graph is built and no backward is run, even under
   ``torch.enable_grad()`` inside the student's function;
 - ``probe_device=True``: "on x's device": the call is repeated on copies of its arguments with
   tensors made without ``device=`` landing on the ``meta`` device, so that a forgotten
   ``device=`` shows on a CPU-only grader too;
 - ``stay_on_device=True``: on a GPU, no silent round trip through the CPU.
+
+The watches follow the calling thread only, so with ``forbid`` or ``by_hand`` starting a thread
+fails too.
 """
 
 import contextlib
@@ -22,6 +26,7 @@ import copy
 import importlib
 import inspect
 import sys
+import weakref
 
 import torch
 from torch.overrides import TorchFunctionMode
@@ -85,14 +90,19 @@ AUTOGRAD_ENTRY_POINTS = (
     "torch.autograd.functional.jvp", "torch.autograd.functional.hessian",
     "torch.func.grad", "torch.func.grad_and_value", "torch.func.vjp", "torch.func.jvp",
     "torch.func.jacrev", "torch.func.jacfwd", "torch.func.hessian",
+    "torch.autograd.forward_ad.make_dual", "torch.autograd.forward_ad.unpack_dual",
 )  # fmt: skip
+# Work in another thread escapes the watches, which are per thread: no solution needs one.
+THREADS = ("threading.Thread.start",)
 # sys.setprofile as it was when the checks were loaded (the student may rebind the name).
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
 
 
 def _resolve(name: str):
     """``"torch.nn.functional.mse_loss"`` -> the object (the longest importable module prefix,
-    then attributes)."""
+    then attributes); ``"aten.mse_loss"`` -> the operator ``torch.ops.aten.mse_loss``."""
+    if name.startswith("aten."):
+        return getattr(torch.ops.aten, name.removeprefix("aten."))
     parts = name.split(".")
     for cut in range(len(parts), 0, -1):
         try:
@@ -114,26 +124,30 @@ class Watch(TorchFunctionMode):
 
     def __init__(self, forbid=(), by_hand=False):
         super().__init__()
-        names = tuple(forbid) + (AUTOGRAD_ENTRY_POINTS if by_hand else ())
+        names = tuple(forbid) + (AUTOGRAD_ENTRY_POINTS if by_hand else ()) + THREADS
         self.by_hand = by_hand
-        self.objects, self.codes = {}, {}
+        self.objects, self.codes, operators = {}, {}, {}
         for name in names:
             obj = _resolve(name)
+            if isinstance(obj, torch._ops.OpOverloadPacket):
+                operators[obj] = name
+                continue
             self.objects[obj] = name
             code = getattr(inspect.unwrap(obj), "__code__", None)
             if code is not None:
                 self.codes[code] = name
         self.found, self.graph, self.unhooked = [], None, False
+        self.operators = _OperatorWatch(operators, by_hand, self)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = self.objects.get(func) if _hashable(func) else None
-        if name is not None and name not in self.found:
-            self.found.append(name)
+        if name is not None:
+            self._record(name)
         out = func(*args, **(kwargs or {}))
         if self.by_hand and self.graph is None:
             for t in tree_leaves(out):
                 if isinstance(t, torch.Tensor) and t.grad_fn is not None:
-                    self.graph = getattr(func, "__name__", str(func))
+                    self.graph = f"{getattr(func, '__name__', func)} built an autograd graph"
                     break
         return out
 
@@ -144,24 +158,32 @@ class Watch(TorchFunctionMode):
             name = self.objects.get(arg) if _hashable(arg) else None
         else:
             return
-        if name is not None and name not in self.found:
+        if name is not None:
+            self._record(name)
+
+    def _record(self, name):
+        if name not in self.found:
             self.found.append(name)
 
     def __enter__(self):
         super().__enter__()
-        if self.codes or self.objects:
-            self.previous = _getprofile()
-            _setprofile(self._profile)
+        self.operators.__enter__()
+        self.previous = _getprofile()
+        _setprofile(self._profile)
         return self
 
     def __exit__(self, *exc):
-        if self.codes or self.objects:
-            self.unhooked = _getprofile() != self._profile
-            _setprofile(self.previous)
+        self.unhooked = _getprofile() != self._profile
+        _setprofile(self.previous)
+        self.operators.__exit__(*exc)
         return super().__exit__(*exc)
 
     def verdict(self, what: str):
         """Raise the AssertionError that names what the call did against the rules."""
+        if THREADS[0] in self.found:
+            raise AssertionError(
+                f"{what}: starts a thread; compute the result in the function itself"
+            )
         if self.found:
             shown = ", ".join(self.found)
             if self.by_hand and any(n in AUTOGRAD_ENTRY_POINTS for n in self.found):
@@ -175,14 +197,32 @@ class Watch(TorchFunctionMode):
             )
         if self.graph is not None:
             raise AssertionError(
-                f"{what}: built an autograd graph ({self.graph} returned a tensor with a grad_fn); "
-                "this exercise computes the gradient by hand: no requires_grad, backward or "
-                "torch.autograd, not even under torch.enable_grad()"
+                f"{what}: used autograd ({self.graph}); this exercise computes the gradient by "
+                "hand: no requires_grad, backward or torch.autograd, not even under "
+                "torch.enable_grad()"
             )
         if self.unhooked:
             raise AssertionError(
                 f"{what}: the code under test removed the grader's profile hook (sys.setprofile)"
             )
+
+
+class _OperatorWatch(TorchDispatchMode):
+    """The aten level of :class:`Watch`: the forbidden operators, however the call reached them
+    (``torch.ops.aten``, ``torch._C._nn``, TorchScript, a disabled ``__torch_function__``), and,
+    with ``by_hand``, any operator run by autograd's engine (a backward pass)."""
+
+    def __init__(self, operators, by_hand, watch):
+        super().__init__()
+        self.operators, self.by_hand, self.watch = operators, by_hand, watch
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = self.operators.get(func.overloadpacket)
+        if name is not None:
+            self.watch._record(name)
+        if self.by_hand and self.watch.graph is None and torch._C._current_graph_task_id() != -1:
+            self.watch.graph = "a backward pass"
+        return func(*args, **(kwargs or {}))
 
 
 def _hashable(obj) -> bool:
@@ -196,10 +236,14 @@ def _hashable(obj) -> bool:
 class UnplacedOnMeta(TorchFunctionMode):
     """Tensors made without ``device=`` (``torch.zeros(3)``, ``torch.tensor([1.0])``) land on
     the ``meta`` device, as they would land on the CPU next to a GPU input: a forgotten
-    ``device=`` then breaks the call on a CPU-only grader too. Not moved: tensors drawn from an
-    explicit (CPU) generator, which must stay on the generator's device, and tensors made from a
-    Python number or another tensor by ``torch.tensor``/``torch.as_tensor`` (a 0-dim CPU
-    constant works next to a GPU tensor).
+    ``device=`` then breaks the call on a CPU-only grader too.
+
+    Two kinds stay on the CPU, as they must or may next to a GPU input: tensors drawn from an
+    explicit (CPU) generator, and tensors made from a Python number by ``torch.tensor``/
+    ``torch.as_tensor`` (a 0-dim CPU constant works next to a GPU tensor). They, and what is
+    computed from them alone, are remembered in ``unplaced``: a result among them would stay on
+    the CPU next to a GPU input (``w = torch.tensor(0.0)`` returned by a loop that never ran).
+    Moving one with ``.to(device)`` places it.
 
     Most operations refuse to mix ``meta`` with CPU tensors, as CUDA ones refuse CPU ones; a few
     (``cpu @ meta``) silently return a CPU tensor, so any operation that mixes them is recorded
@@ -208,22 +252,47 @@ class UnplacedOnMeta(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.mixed = None
+        self.unplaced = _TensorSet()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
         if self.mixed is None and func not in _INDEXING:
-            tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
             if any(t.is_meta for t in tensors) and any(not t.is_meta and t.dim() for t in tensors):
                 self.mixed = getattr(func, "__name__", str(func))
-        kwargs = dict(kwargs or {})
-        if (
-            func in _device_constructors()
-            and kwargs.get("device") is None
-            and kwargs.get("generator") is None
-            and not (func in (torch.tensor, torch.as_tensor) and args
-                     and isinstance(args[0], (int, float, bool, torch.Tensor)))
-        ):
-            kwargs["device"] = "meta"
-        return func(*args, **kwargs)
+        unplaced = False
+        if func in _device_constructors() and kwargs.get("device") is None:
+            number = func in (torch.tensor, torch.as_tensor) and args and isinstance(args[0], _PLAIN_NUMBERS)
+            unplaced = number or kwargs.get("generator") is not None
+            if not unplaced and not (func in (torch.tensor, torch.as_tensor) and tensors):
+                kwargs["device"] = "meta"
+        elif tensors and all(t in self.unplaced for t in tensors):
+            unplaced = not (func in (torch.Tensor.to, torch.Tensor.cuda) and any(
+                isinstance(a, (torch.device, str)) for a in tree_leaves((args[1:], kwargs))
+            ))  # fmt: skip
+        out = func(*args, **kwargs)
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):  # .to() may return its input itself
+                self.unplaced.add(t) if unplaced else self.unplaced.discard(t)
+        return out
+
+
+class _TensorSet:
+    """A set of tensors by identity that does not keep them alive (a WeakSet compares tensors
+    with ``==``, which is elementwise)."""
+
+    def __init__(self):
+        self._refs = {}
+
+    def add(self, t):
+        self._refs[id(t)] = weakref.ref(t)
+
+    def discard(self, t):
+        self._refs.pop(id(t), None)
+
+    def __contains__(self, t):
+        ref = self._refs.get(id(t))
+        return ref is not None and ref() is t
 
 
 _INDEXING = (torch.Tensor.__getitem__, torch.Tensor.__setitem__)
@@ -303,6 +372,12 @@ def expect_device_respected(fn, *args, what: str, **kwargs):
                              f"{type(err).__name__}: {str(err)[:200]})") from None
     if probe.mixed is not None:
         raise AssertionError(f"{what}: {hint} ({probe.mixed} mixed it with the inputs' device)")
+    if any(t in probe.unplaced for t in leaves):
+        raise AssertionError(
+            f"{what}: returned a tensor made without device= (torch.tensor(number), or drawn "
+            "from a CPU generator), which stays on the CPU when the inputs are on a GPU; "
+            "pass device=x.device or move it with .to(x.device)"
+        )
     if any(t.device.type == "meta" for t in leaves):
         raise AssertionError(f"{what}: {hint} (the result landed on another device)")
     return result

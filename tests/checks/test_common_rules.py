@@ -162,3 +162,79 @@ def test_probe_device_runs_the_body_of_a_generator_function():
 
     with pytest.raises(AssertionError, match="without device="):
         call(batches, torch.randn(4), what="batches", probe_device=True)
+
+
+def descend_from_a_cpu_scalar(x, steps):
+    w = torch.tensor(0.0)  # stays on the CPU when no step runs
+    for _ in range(steps):
+        w = w - 0.1 * (w - x.mean())
+    return w
+
+
+def test_probe_device_follows_cpu_scalars_to_the_result():
+    x = torch.randn(3)
+    call(descend_from_a_cpu_scalar, x, 2, what="two steps", probe_device=True)  # w joined x
+    with pytest.raises(AssertionError, match="returned a tensor made without device="):
+        call(descend_from_a_cpu_scalar, x, 0, what="no step", probe_device=True)
+    with pytest.raises(AssertionError, match="returned a tensor made without device="):
+        call(lambda x: torch.tensor(x.sum().item(), dtype=x.dtype), x, what="via a float",
+             probe_device=True)
+    call(lambda x: torch.tensor(x.sum().item()).to(x.device), x, what="moved", probe_device=True)
+
+
+def test_watches_refuse_work_in_another_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def cheat(x):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(torch.softmax, x, -1).result()
+
+    with pytest.raises(AssertionError, match="starts a thread"):
+        call(cheat, torch.randn(2, 3), what="softmax", forbid=SOFTMAX)
+
+
+@pytest.mark.parametrize(
+    "cheat",
+    [
+        lambda x: torch.ops.aten._softmax(x, -1, False),
+        lambda x: torch._C._nn.mse_loss(x, x, 1) + torch.softmax(x, -1),
+    ],
+    ids=["torch.ops.aten", "torch._C._nn"],
+)
+def test_forbid_catches_operators_reached_below_torch_functions(cheat):
+    with pytest.raises(AssertionError, match="aten._softmax"):
+        call(cheat, torch.randn(2, 3), what="softmax", forbid=("aten._softmax",))
+
+
+def test_forbid_catches_a_method_under_disabled_torch_function():
+    def cheat(x):
+        with torch._C.DisableTorchFunction():
+            return x.softmax(-1)
+
+    with pytest.raises(AssertionError, match="aten._softmax"):
+        call(cheat, torch.randn(2, 3), what="softmax", forbid=SOFTMAX + ("aten._softmax",))
+
+
+def grad_by_forward_ad(w, x, y):
+    import torch.autograd.forward_ad as fwAD
+
+    with fwAD.dual_level():
+        dual = fwAD.make_dual(w, torch.ones_like(w))
+        return fwAD.unpack_dual(((dual * x - y) ** 2).mean()).tangent
+
+
+def grad_by_engine(w, x, y):
+    with torch._C.DisableTorchFunction(), torch.enable_grad():
+        w = w.detach().requires_grad_()
+        loss = ((w * x - y) ** 2).mean()
+        return torch.autograd.Variable._execution_engine.run_backward(
+            (loss,), (torch.ones_like(loss),), False, False, (w,), False, False
+        )[0]
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")  # forward_ad's import
+@pytest.mark.parametrize("cheat", [grad_by_forward_ad, grad_by_engine])
+def test_by_hand_catches_forward_ad_and_the_engine(cheat):
+    w, x, y = torch.tensor(0.5), torch.randn(4), torch.randn(4)
+    with pytest.raises(AssertionError, match="by hand"):
+        call(cheat, w, x, y, what="grad", by_hand=True)
