@@ -57,17 +57,27 @@ ERROR_HINTS = [
 
 # torch.optim's own update functions, which the exercises write by hand: the functional forms
 # that torch.optim.SGD.step() & co. call, their single-tensor, multi-tensor and fused versions,
-# and the fused C kernels.
+# and the fused C kernels, by their torch names and as aten operators (torch.ops.aten._fused_adam_,
+# TorchScript). The _foreach_* operators are building blocks, not updates: allowed.
 _OPTIM_MODULES = ("sgd", "adam", "adamw", "adagrad", "rmsprop")
-TORCH_OPTIM_UPDATES = tuple(
-    f"torch.optim.{module}.{prefix}{module}"
-    for module in _OPTIM_MODULES
-    for prefix in ("", "_single_tensor_", "_multi_tensor_", "_fused_")
-    if hasattr(importlib.import_module(f"torch.optim.{module}"), f"{prefix}{module}")
-) + tuple(
-    f"torch._fused_{name}_"
-    for name in ("sgd", "adam", "adamw", "adagrad")
-    if hasattr(torch, f"_fused_{name}_")
+TORCH_OPTIM_UPDATES = (
+    tuple(
+        f"torch.optim.{module}.{prefix}{module}"
+        for module in _OPTIM_MODULES
+        for prefix in ("", "_single_tensor_", "_multi_tensor_", "_fused_")
+        if hasattr(importlib.import_module(f"torch.optim.{module}"), f"{prefix}{module}")
+    )
+    + tuple(
+        f"torch._fused_{name}_"
+        for name in ("sgd", "adam", "adamw", "adagrad")
+        if hasattr(torch, f"_fused_{name}_")
+    )
+    + tuple(
+        f"aten._fused_{name}{suffix}"
+        for name in ("sgd", "adam", "adamw", "adagrad")
+        for suffix in ("", "_")
+        if hasattr(torch.ops.aten, f"_fused_{name}{suffix}")
+    )
 )
 
 

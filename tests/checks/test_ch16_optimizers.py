@@ -1,6 +1,7 @@
 """The ch16 hidden checks pass the reference optimizers and fail realistic mistakes."""
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -657,6 +658,41 @@ class AdamTorchStyle(_Adam):
         p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1**t))
 
 
+class AdamFusedOperator(_Adam):
+    """Right iterates, from the fused kernel reached as an aten operator."""
+
+    def update(self, p, g, state, group):
+        beta1, beta2 = group["betas"]
+        if not state:
+            state.update(step=torch.zeros((), device=p.device), m=torch.zeros_like(p), v=torch.zeros_like(p))
+        state["step"] += 1
+        torch.ops.aten._fused_adam_(
+            [p], [g], [state["m"]], [state["v"]], [], [state["step"]], lr=group["lr"], beta1=beta1,
+            beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False,
+        )  # fmt: skip
+
+
+class AdamInAThread(_Adam):
+    """Right iterates, from a torch.optim.Adam sharing the state and stepped in a worker thread,
+    out of sight of the watches, which follow the calling thread."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        inner = torch.optim.Adam([torch.zeros(1, requires_grad=True)], foreach=False)
+        for group in self.param_groups:
+            for key, value in inner.defaults.items():
+                group.setdefault(key, value)
+            group["foreach"] = False
+        inner.param_groups, inner.state = self.param_groups, self.state
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(inner.step).result()
+        return loss
+
+
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
@@ -670,6 +706,8 @@ class AdamTorchStyle(_Adam):
         (AdamWeightDecayOnGrad, "modified p.grad"),
         (AdamScalesGradInPlace, "modified p.grad"),
         (AdamFunctional, r"calls torch\.optim\.adam\.adam.*write yourself"),
+        (AdamFusedOperator, r"calls aten\._fused_adam_.*write yourself"),
+        (AdamInAThread, "starts a thread"),
         (AdamStateWithoutDevice, "without device="),
         (not_implemented(_Adam), "not implemented"),
     ],
