@@ -10,8 +10,9 @@ builds an autograd graph with (at least) one node per output pixel, while the ve
 milliseconds vectorised.
 
 The rules the exercises state are enforced on every call: no torch convolution in ``corr2d``,
-``conv2d`` and ``Conv2d``, no torch pooling in the poolings (``forbid=``, whatever name or
-``nn`` module reaches them), and no tensor made off the input's device (``probe_device=``).
+``conv2d`` and ``Conv2d``, no torch pooling (of any dimension) in the poolings and no convolution
+in ``avg_pool2d`` (``forbid=``, whatever name, ``nn`` module, ``torch.ops.aten`` operator or
+TorchScript function reaches them), and no tensor made off the input's device (``probe_device=``).
 ``Conv2d`` must draw its initial weight, then its bias, exactly as ``nn.Conv2d`` does, so that
 both start from the same parameters under the same seed.
 """
@@ -31,19 +32,57 @@ FLIP_HINT = (
 LOOP_HINT = "Vectorise it: F.unfold the input into columns and use one matrix multiplication."
 
 
+def _aten(*names: str) -> tuple[str, ...]:
+    """The aten operators among ``names`` that this torch build has."""
+    return tuple(f"aten.{name}" for name in names if hasattr(torch.ops.aten, name))
+
+
 # torch's convolutions, which corr2d, conv2d and Conv2d rebuild (F.conv2d is torch.conv2d, so
-# one spelling covers both; nn.Conv2d calls it).
+# one spelling covers both; nn.Conv2d calls it), then the aten operators that every way to reach
+# one ends in (torch.ops.aten, torch._C._nn.thnn_conv2d, torch._convolution_mode, TorchScript):
+# the operators a Python mode sees are those left after torch's own decompositions, e.g.
+# aten.convolution for F.conv2d and aten._slow_conv2d_forward for thnn_conv2d. F.unfold
+# (aten.im2col) is the building block the exercises use: allowed.
 CONVOLUTIONS = tuple(
     f"torch.nn.functional.{name}"
     for name in ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
-) + ("torch.convolution", "torch._convolution")
-# torch's poolings, which max_pool2d and avg_pool2d rebuild (nn.MaxPool2d and nn.AvgPool2d call them).
-MAX_POOLS = (
-    "torch.max_pool2d", "torch._C._nn.max_pool2d_with_indices",
-    "torch.nn.functional.max_pool2d_with_indices", "torch.nn.functional.adaptive_max_pool2d",
-    "torch.nn.functional.max_pool2d",
+) + ("torch.convolution", "torch._convolution") + _aten(
+    "convolution", "_convolution", "_convolution_mode", "convolution_overrideable", "convolution_backward",
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_tbc",
+    "thnn_conv2d", "_slow_conv2d_forward", "slow_conv3d", "slow_conv3d_forward",
+    "slow_conv_dilated2d", "slow_conv_dilated3d", "slow_conv_transpose2d", "slow_conv_transpose3d",
+    "_conv_depthwise2d", "conv_depthwise3d", "mkldnn_convolution", "_nnpack_spatial_convolution",
+    "cudnn_convolution", "cudnn_convolution_transpose", "cudnn_convolution_relu",
+    "cudnn_convolution_add_relu", "miopen_convolution", "miopen_convolution_transpose",
+    "miopen_depthwise_convolution", "_mps_convolution", "_mps_convolution_transpose",
 )  # fmt: skip
-AVG_POOLS = ("torch.nn.functional.adaptive_avg_pool2d", "torch.nn.functional.avg_pool2d")
+# torch's poolings, which max_pool2d and avg_pool2d rebuild (nn.MaxPool2d and nn.AvgPool2d call
+# them), in every dimension: a 3-D pooling with a window of depth 1 (or two 1-D passes) is a 2-D
+# one. F.max_pool1d, F.max_pool3d and the adaptive max poolings share their code with
+# F.max_pool2d (torch's boolean_dispatch), which is last so that a message names it.
+MAX_POOLS = (
+    "torch.max_pool1d", "torch.max_pool2d", "torch.max_pool3d", "torch._C._nn.max_pool2d_with_indices",
+    "torch.nn.functional.max_pool1d_with_indices", "torch.nn.functional.max_pool2d_with_indices",
+    "torch.nn.functional.max_pool3d_with_indices", "torch.nn.functional.adaptive_max_pool1d",
+    "torch.nn.functional.adaptive_max_pool2d", "torch.nn.functional.adaptive_max_pool3d",
+    "torch.nn.functional.fractional_max_pool2d", "torch.nn.functional.fractional_max_pool3d",
+    "torch.nn.functional.max_pool1d", "torch.nn.functional.max_pool3d", "torch.nn.functional.max_pool2d",
+) + _aten(
+    "max_pool1d", "max_pool1d_with_indices", "max_pool2d", "max_pool2d_with_indices", "max_pool3d",
+    "max_pool3d_with_indices", "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+    "fractional_max_pool2d", "fractional_max_pool3d", "mkldnn_max_pool2d", "mkldnn_max_pool3d",
+    "quantized_max_pool1d", "quantized_max_pool2d", "quantized_max_pool3d",
+)  # fmt: skip
+# Average pooling is also a convolution with a box kernel (1 / (kh * kw) everywhere, one per
+# channel: groups=C), so the convolutions are ruled out too.
+AVG_POOLS = (
+    "torch.nn.functional.avg_pool1d", "torch.nn.functional.avg_pool2d", "torch.nn.functional.avg_pool3d",
+    "torch.nn.functional.adaptive_avg_pool1d", "torch.nn.functional.adaptive_avg_pool2d",
+    "torch.nn.functional.adaptive_avg_pool3d",
+) + _aten(
+    "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d", "_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "mkldnn_adaptive_avg_pool2d",
+) + CONVOLUTIONS  # fmt: skip
 
 
 def _call(fn, *args, what, forbid, **kwargs):

@@ -110,6 +110,24 @@ def corr2d_by_layer(X, K):
     return layer(X[None, None])[0, 0]
 
 
+def corr2d_by_thnn_conv2d(X, K):
+    return torch._C._nn.thnn_conv2d(X[None, None], K[None, None], K.shape, None, 1, 0)[0, 0]
+
+
+def corr2d_by_aten_convolution(X, K):
+    return torch.ops.aten.convolution(
+        X[None, None], K[None, None], None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1
+    )[0, 0]
+
+
+def corr2d_by_dilated_convolution(X, K):
+    return torch._C._nn.slow_conv_dilated2d(X[None, None], K[None, None], K.shape, None, 1, 0, 1)[0, 0]
+
+
+def corr2d_by_convolution_mode(X, K):
+    return torch._convolution_mode(X[None, None], K[None, None], None, [1, 1], "valid", [1, 1], 1)[0, 0]
+
+
 def corr2d_one_too_small(X, K):
     return corr2d_loop(X, K, shrink=1)
 
@@ -136,6 +154,10 @@ def corr2d_on_cpu(X, K):
         (corr2d_by_conv2d, "calls torch.nn.functional.conv2d.*write yourself"),
         (corr2d_by_torch_conv2d, "calls torch.nn.functional.conv2d.*write yourself"),
         (corr2d_by_layer, "calls torch.nn.functional.conv2d.*write yourself"),
+        (corr2d_by_thnn_conv2d, r"calls aten\._slow_conv2d_forward.*write yourself"),
+        (corr2d_by_aten_convolution, r"calls aten\.convolution.*write yourself"),
+        (corr2d_by_dilated_convolution, r"calls aten\.slow_conv_dilated2d.*write yourself"),
+        (corr2d_by_convolution_mode, r"calls aten\.convolution.*write yourself"),
         (corr2d_one_too_small, r"H - kh \+ 1"),
         (corr2d_item, "detached"),
         (corr2d_kernel_transposed, "wrong values"),
@@ -237,6 +259,23 @@ def conv2d_torch(X, W, b=None, stride=1, padding=0):
     return F.conv2d(X, W, b, stride=stride, padding=padding)
 
 
+def conv2d_by_thnn_conv2d(X, W, b=None, stride=1, padding=0):
+    return torch._C._nn.thnn_conv2d(X, W, W.shape[2:], b, pair(stride), pair(padding))
+
+
+def conv2d_by_aten_convolution(X, W, b=None, stride=1, padding=0):
+    return torch.ops.aten.convolution(X, W, b, pair(stride), pair(padding), [1, 1], False, [0, 0], 1)
+
+
+def conv2d_by_convolution_mode(X, W, b=None, stride=1, padding=0):
+    (ph, pw) = pair(padding)
+    return torch._convolution_mode(F.pad(X, (pw, pw, ph, ph)), W, b, pair(stride), "valid", [1, 1], 1)
+
+
+def conv2d_by_dilated_convolution(X, W, b=None, stride=1, padding=0):
+    return torch._C._nn.slow_conv_dilated2d(X, W, W.shape[2:], b, pair(stride), pair(padding), 1)
+
+
 def conv2d_zero_bias_without_device(X, W, b=None, stride=1, padding=0):
     """b=None replaced by zeros made on the default device (the CPU next to a GPU input)."""
     return conv2d_unfold(X, W, torch.zeros(W.shape[0], dtype=X.dtype) if b is None else b, stride, padding)
@@ -258,6 +297,10 @@ def conv2d_on_cpu(X, W, b=None, stride=1, padding=0):
         (conv2d_pixel_loop, "loop over the output pixels"),
         (conv2d_float32, "dtype"),
         (conv2d_torch, "calls torch.nn.functional.conv2d.*write yourself"),
+        (conv2d_by_thnn_conv2d, r"calls aten\._slow_conv2d_forward.*write yourself"),
+        (conv2d_by_aten_convolution, r"calls aten\.convolution.*write yourself"),
+        (conv2d_by_convolution_mode, r"calls aten\.convolution.*write yourself"),
+        (conv2d_by_dilated_convolution, r"calls aten\.slow_conv_dilated2d.*write yourself"),
         (conv2d_zero_bias_without_device, "without device="),
         (not_implemented, "not implemented"),
     ],
@@ -265,6 +308,19 @@ def conv2d_on_cpu(X, W, b=None, stride=1, padding=0):
 def test_conv2d_mistakes_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_conv2d(wrong)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated
+def test_conv2d_through_torchscript_fails():
+    @torch.jit.script
+    def scripted(X, W, b: torch.Tensor | None, stride: list[int], padding: list[int]):
+        return F.conv2d(X, W, b, stride, padding)
+
+    def conv2d(X, W, b=None, stride=1, padding=0):
+        return scripted(X, W, b, list(pair(stride)), list(pair(padding)))
+
+    with pytest.raises(AssertionError, match=r"calls aten\.convolution.*write yourself"):
+        check_conv2d(conv2d)
 
 
 def test_conv2d_cpu_round_trip_fails_on_gpu(cuda_device):
@@ -346,6 +402,22 @@ def max_pool_pads_into_buffer(X, kernel_size, stride=None, padding=0):
     return padded.unfold(2, kh, sh).unfold(3, kw, sw).amax(dim=(-2, -1))
 
 
+def window(kernel_size, stride, padding):
+    """(kh, kw), (sh, sw), (ph, pw), with stride=None meaning kernel_size."""
+    kernel = pair(kernel_size)
+    return kernel, pair(kernel if stride is None else stride), pair(padding)
+
+
+def max_pool_by_3d_pooling(X, kernel_size, stride=None, padding=0):
+    """A 3-D max pooling with a window of depth 1 (F.max_pool3d shares F.max_pool2d's code)."""
+    (kh, kw), (sh, sw), (ph, pw) = window(kernel_size, stride, padding)
+    return torch.max_pool3d(X[:, :, None], (1, kh, kw), (1, sh, sw), (0, ph, pw))[:, :, 0]
+
+
+def max_pool_by_aten(X, kernel_size, stride=None, padding=0):
+    return torch.ops.aten.max_pool2d(X, *window(kernel_size, stride, padding))
+
+
 def max_pool_on_cpu(X, kernel_size, stride=None, padding=0):
     return pool(X.cpu(), kernel_size, stride, padding)
 
@@ -361,6 +433,8 @@ def max_pool_on_cpu(X, kernel_size, stride=None, padding=0):
         (max_pool_pads_into_buffer, "without device="),
         (F.max_pool2d, "calls torch.nn.functional.max_pool2d.*write yourself"),
         (nn.functional.max_pool2d_with_indices, "calls torch.nn.functional.max_pool2d_with_indices"),
+        (max_pool_by_3d_pooling, r"calls torch\.max_pool3d.*write yourself"),
+        (max_pool_by_aten, r"calls aten\.max_pool2d_with_indices.*write yourself"),
         (
             lambda X, k, stride=None, padding=0: nn.MaxPool2d(k, stride, padding)(X),
             "calls torch.nn.functional.max_pool2d",
@@ -398,6 +472,32 @@ def avg_pool_padding_swapped(X, kernel_size, stride=None, padding=0):
     return pool(X, kernel_size, stride, padding, mode="avg", swap_padding=True)
 
 
+def avg_pool_by_3d_pooling(X, kernel_size, stride=None, padding=0):
+    (kh, kw), (sh, sw), (ph, pw) = window(kernel_size, stride, padding)
+    return F.avg_pool3d(X[:, :, None], (1, kh, kw), (1, sh, sw), (0, ph, pw))[:, :, 0]
+
+
+def avg_pool_by_aten(X, kernel_size, stride=None, padding=0):
+    return torch.ops.aten.avg_pool2d(X, *window(kernel_size, stride, padding))
+
+
+def avg_pool_by_1d_poolings(X, kernel_size, stride=None, padding=0):
+    """Two 1-D average poolings, along the width, then along the height."""
+    (kh, kw), (sh, sw), (ph, pw) = window(kernel_size, stride, padding)
+    n, c, h, _ = X.shape
+    rows = F.avg_pool1d(X.reshape(n * c * h, 1, -1), kw, sw, pw).reshape(n, c, h, -1)
+    w_out = rows.shape[-1]
+    columns = rows.transpose(2, 3).reshape(n * c * w_out, 1, h)
+    return F.avg_pool1d(columns, kh, sh, ph).reshape(n, c, w_out, -1).transpose(2, 3)
+
+
+def avg_pool_by_box_filter(X, kernel_size, stride=None, padding=0):
+    """A depthwise convolution with a kernel of 1 / (kh * kw) everywhere."""
+    (kh, kw), (sh, sw), (ph, pw) = window(kernel_size, stride, padding)
+    box = torch.full((X.shape[1], 1, kh, kw), 1 / (kh * kw), dtype=X.dtype, device=X.device)
+    return F.conv2d(X, box, None, (sh, sw), (ph, pw), groups=X.shape[1])
+
+
 def avg_pool_on_cpu(X, kernel_size, stride=None, padding=0):
     return pool(X.cpu(), kernel_size, stride, padding, mode="avg")
 
@@ -411,6 +511,10 @@ def avg_pool_on_cpu(X, kernel_size, stride=None, padding=0):
         (avg_pool_float32, "dtype"),
         (avg_pool_padding_swapped, "paddings are swapped"),
         (F.avg_pool2d, "calls torch.nn.functional.avg_pool2d.*write yourself"),
+        (avg_pool_by_3d_pooling, r"calls torch\.nn\.functional\.avg_pool3d.*write yourself"),
+        (avg_pool_by_aten, r"calls aten\.avg_pool2d.*write yourself"),
+        (avg_pool_by_1d_poolings, r"calls torch\.nn\.functional\.avg_pool1d.*write yourself"),
+        (avg_pool_by_box_filter, r"calls torch\.nn\.functional\.conv2d.*write yourself"),
         (
             lambda X, k, stride=None, padding=0: nn.AvgPool2d(k, stride, padding)(X),
             "calls torch.nn.functional.avg_pool2d",
@@ -559,6 +663,14 @@ class TorchConv2d(GoodConv2d):
         return F.conv2d(X, self.weight, self.bias, stride=self.stride, padding=self.padding)
 
 
+class AtenConv2d(GoodConv2d):
+    def forward(self, X):
+        stride, padding = pair(self.stride), pair(self.padding)
+        return torch.ops.aten.convolution(
+            X, self.weight, self.bias, stride, padding, [1, 1], False, [0, 0], 1
+        )
+
+
 class SubclassOfTorch(nn.Conv2d):
     pass
 
@@ -590,6 +702,7 @@ class NotImplementedConv2d(nn.Module):
         (WeightMadeByRandn, "differ from nn.Conv2d's"),
         (TorchConv2d, "calls torch.nn.functional.conv2d.*write yourself"),
         (SubclassOfTorch, "calls torch.nn.functional.conv2d.*write yourself"),
+        (AtenConv2d, r"calls aten\.convolution.*write yourself"),
         (NotImplementedConv2d, "not implemented"),
     ],
 )
