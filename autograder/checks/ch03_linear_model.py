@@ -18,8 +18,12 @@ from autograder.checks._common import call, devices, expect_close, expect_tensor
 FLOAT32_TOL = {"rtol": 1e-4, "atol": 1e-5}
 FLOAT64_TOL = {"rtol": 1e-9, "atol": 1e-11}
 
-# Every public spelling of torch's MSE: nn.MSELoss calls F.mse_loss.
-MSE_BUILTINS = ("torch.nn.functional.mse_loss",)
+# Torch's MSE in every spelling: nn.MSELoss calls F.mse_loss; torch._C._nn, torch.ops and
+# TorchScript reach the aten operator; torch._refs/_decomp are Python versions of it.
+MSE_BUILTINS = (
+    "torch.nn.functional.mse_loss", "torch._refs.nn.functional.mse_loss",
+    "torch._decomp.decompositions.mse_loss", "aten.mse_loss",
+)  # fmt: skip
 
 UNRAVEL_HINT = (
     "In a (len(ws), len(bs)) grid flattened row by row, the flat index k sits at row "

@@ -7,8 +7,8 @@ mistakes and names the one that matches.
 
 The rules the instructions state, for all three functions: the gradient by hand, no autograd
 (also under ``torch.enable_grad()``), and no tensor made without ``device=`` (caught on a
-CPU-only grader too); ``minibatch_sgd`` draws exactly one ``randperm`` per epoch from the
-generator it is given.
+CPU-only grader too); ``grad_mse`` computes with torch, no NumPy; ``minibatch_sgd`` draws
+exactly one ``randperm`` per epoch from the generator it is given.
 """
 
 import torch
@@ -44,9 +44,14 @@ def _grad64(w, b, x, y, scale=1.0, reduce="mean"):
     return scale * (2 * r * x).mean(), scale * (2 * r).mean()
 
 
-def _call(fn, *args, what):
+# grad_mse computes "with tensor operations on x and y", no NumPy: a round trip through NumPy
+# passes a CPU-only grader, as the device probe does not see torch.from_numpy.
+NUMPY = ("torch.Tensor.numpy", "torch.from_numpy")
+
+
+def _call(fn, *args, what, forbid=()):
     """The student's call with the rules of this chapter: by hand, and on x's device."""
-    return call(fn, *args, what=what, by_hand=True, probe_device=True)
+    return call(fn, *args, what=what, by_hand=True, probe_device=True, forbid=forbid)
 
 
 def _zero(x):
@@ -234,7 +239,7 @@ def check_grad_mse(grad_mse):
         x, y = _data(g, 12, device)
         x_before, y_before = x.clone(), y.clone()
         what = f"grad_mse(0.4, 0.9, x, y) with 12 float32 examples on {device.type}"
-        result = _call(grad_mse, 0.4, 0.9, x, y, what=what)
+        result = _call(grad_mse, 0.4, 0.9, x, y, what=what, forbid=NUMPY)
         _expect_unchanged(x, x_before, y, y_before, what)
         _expect_pair(result, x, what)
         _diagnose_grad(*result, 0.4, 0.9, x, y, what, FLOAT32_TOL)
@@ -246,13 +251,15 @@ def check_grad_mse(grad_mse):
         w = torch.tensor(-1.25, dtype=torch.float64, device=device)
         b = torch.tensor(0.5, dtype=torch.float64, device=device)
         what = f"grad_mse with 0-dim float64 tensors w, b and a non-contiguous x on {device.type}"
-        result = _call(grad_mse, w, b, x64, y64, what=what)
+        result = _call(grad_mse, w, b, x64, y64, what=what, forbid=NUMPY)
         _expect_pair(result, x64, what)
         _diagnose_grad(*result, w, b, x64, y64, what, FLOAT64_TOL)
 
         # at the minimum of a noise-free line the gradient vanishes
         x3 = torch.tensor([1.0, 2.0, 3.0], device=device)
-        result = _call(grad_mse, 2.0, 0.0, x3, 2 * x3, what="grad_mse at the minimum w = 2, b = 0")
+        result = _call(
+            grad_mse, 2.0, 0.0, x3, 2 * x3, what="grad_mse at the minimum w = 2, b = 0", forbid=NUMPY
+        )
         _expect_pair(result, x3, "grad_mse at the minimum w = 2, b = 0 of y = 2x")
         _diagnose_grad(*result, 2.0, 0.0, x3, 2 * x3, "grad_mse at the minimum of y = 2x", FLOAT32_TOL)
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch._refs.nn.functional
 import torch.nn.functional as F
 from torch import nn
 
@@ -139,8 +140,8 @@ def test_mse_python_loop_passes():
         (mse_float32, "dtype"),
         (mse_in_place, "in place"),
         (mse_keepdim, "shape"),
-        (mse_functional, "calls torch.nn.functional.mse_loss, which this exercise asks you"),
-        (mse_module, "calls torch.nn.functional.mse_loss, which this exercise asks you"),
+        (mse_functional, "calls torch.nn.functional.mse_loss.*which this exercise asks you"),
+        (mse_module, "calls torch.nn.functional.mse_loss.*which this exercise asks you"),
         (mse_loop_cpu_total, "made without device="),
         (not_implemented, "not implemented"),
     ],
@@ -148,6 +149,35 @@ def test_mse_python_loop_passes():
 def test_mse_mistakes_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_mse(wrong)
+
+
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [
+        (lambda w, b, x, y: torch._C._nn.mse_loss(w * x + b, y, 1), "aten.mse_loss"),
+        (lambda w, b, x, y: torch.ops.aten.mse_loss(w * x + b, y), "aten.mse_loss"),
+        (lambda w, b, x, y: torch._refs.nn.functional.mse_loss(w * x + b, y),
+         "torch._refs.nn.functional.mse_loss"),
+    ],
+    ids=["torch._C._nn", "torch.ops.aten", "torch._refs"],
+)  # fmt: skip
+def test_mse_calling_torch_by_other_names_fails(cheat, name):
+    with pytest.raises(AssertionError, match=rf"calls .*{name}.*write yourself"):
+        check_mse(cheat)
+
+
+def mse_dot(w, b, x, y):
+    r = w * x + b - y
+    return torch.dot(r, r) / len(r)
+
+
+def mse_norm(w, b, x, y):
+    return torch.linalg.vector_norm(w * x + b - y) ** 2 / len(x)
+
+
+@pytest.mark.parametrize("correct", [mse_dot, mse_norm])
+def test_mse_building_blocks_pass(correct):
+    check_mse(correct)
 
 
 def test_mse_cpu_round_trip_fails_on_gpu(cuda_device):

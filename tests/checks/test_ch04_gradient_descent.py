@@ -1,5 +1,7 @@
 """The ch04 hidden checks pass the reference solutions and fail realistic mistakes."""
 
+import warnings
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -159,6 +161,50 @@ def grad_on_cpu(w, b, x, y):
 def test_grad_mse_mistakes_fail(wrong, message):
     with pytest.raises(AssertionError, match=message):
         check_grad_mse(wrong)
+
+
+def grad_from_python_numbers(w, b, x, y):
+    """Right values, rebuilt with torch.tensor(number, dtype=...) but without device=."""
+    dw, db = _grad(w, b, x, y)
+    return torch.tensor(dw.item(), dtype=x.dtype), torch.tensor(db.item(), dtype=x.dtype)
+
+
+def grad_through_numpy(w, b, x, y):
+    """Right values, computed in NumPy: on the CPU whatever x's device."""
+    xn, yn = x.numpy(), y.numpy()
+    r = float(w) * xn + float(b) - yn
+    return torch.from_numpy((2 * r * xn).mean()[None])[0], torch.from_numpy((2 * r).mean()[None])[0]
+
+
+def grad_scripted_autograd(w, b, x, y):
+    """torch.autograd.grad inside a TorchScript function."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+
+        @torch.jit.script
+        def scripted(w: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+            w, b = w.detach().requires_grad_(), b.detach().requires_grad_()
+            grads = torch.autograd.grad([((w * x + b - y) ** 2).mean()], [w, b])
+            dw, db = grads[0], grads[1]
+            assert dw is not None and db is not None
+            return dw.detach(), db.detach()
+
+    w, b = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (w, b))
+    with torch.enable_grad():
+        return scripted(w, b, x, y)
+
+
+@pytest.mark.parametrize(
+    ("cheat", "message"),
+    [
+        (grad_from_python_numbers, "returned a tensor made without device="),
+        (grad_through_numpy, "calls torch.Tensor.numpy, torch.from_numpy"),
+        (grad_scripted_autograd, "used autograd"),
+    ],
+)
+def test_grad_mse_cheats_fail(cheat, message):
+    with pytest.raises(AssertionError, match=message):
+        check_grad_mse(cheat)
 
 
 def test_grad_mse_cpu_round_trip_fails_on_gpu(cuda_device):
@@ -328,8 +374,37 @@ def gd_zeros_without_device(x, y, lr, epochs):
     return w, b, losses
 
 
+def gd_tensor_number_start(x, y, lr, epochs):
+    """Starts from torch.tensor(0.0) without device=: with 0 epochs it returns that CPU tensor."""
+    w, b = torch.tensor(0.0, dtype=x.dtype), torch.tensor(0.0, dtype=x.dtype)
+    losses = []
+    for _ in range(epochs):
+        dw, db = _grad(w, b, x, y)
+        w, b = w - lr * dw, b - lr * db
+        losses.append(_loss(w, b, x, y))
+    return w, b, losses
+
+
+def gd_in_python_floats(x, y, lr, epochs):
+    """Iterates on Python floats and wraps the result with torch.tensor(w, dtype=...) only."""
+    w = b = 0.0
+    losses = []
+    for _ in range(epochs):
+        dw, db = (g.item() for g in _grad(w, b, x, y))
+        w, b = w - lr * dw, b - lr * db
+        losses.append(_loss(w, b, x, y))
+    return torch.tensor(w, dtype=x.dtype), torch.tensor(b, dtype=x.dtype), losses
+
+
+def gd_in_python_floats_placed(x, y, lr, epochs):
+    """The same, with device=x.device: correct."""
+    w, b, losses = gd_in_python_floats(x, y, lr, epochs)
+    return w.to(x.device), b.to(x.device), losses
+
+
 def test_self_contained_gd_passes():
     check_gradient_descent(gd_loss_after)
+    check_gradient_descent(gd_in_python_floats_placed)
 
 
 @pytest.mark.parametrize(
@@ -347,6 +422,8 @@ def test_self_contained_gd_passes():
         (gd_one_epoch_too_many, "with no epochs"),
         (gd_autograd, "by hand"),
         (gd_zeros_without_device, "made without device="),
+        (gd_tensor_number_start, "returned a tensor made without device="),
+        (gd_in_python_floats, "returned a tensor made without device="),
         (not_implemented, "not implemented"),
     ],
 )
@@ -476,6 +553,18 @@ def sgd_variant(x, y, lr, epochs, batch_size, generator):
     return w, b, losses
 
 
+def sgd_tensor_number_start(x, y, lr, epochs, batch_size, generator):
+    """Correct updates from w = torch.tensor(0.0, dtype=x.dtype), without device=."""
+    w = b = torch.tensor(0.0, dtype=x.dtype)
+    losses = []
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=generator).to(x.device).split(batch_size):
+            dw, db = _grad(w, b, x[idx], y[idx])
+            w, b = w - lr * dw, b - lr * db
+        losses.append(_loss(w, b, x, y))
+    return w, b, losses
+
+
 def test_self_contained_sgd_passes():
     check_minibatch_sgd(make_sgd())
 
@@ -500,6 +589,7 @@ def test_sgd_in_another_style_passes():
         (sgd_in_place_shuffle, "changed in place"),
         (sgd_autograd, "by hand"),
         (make_sgd(start_on_x_device=False), "made without device="),
+        (sgd_tensor_number_start, "returned a tensor made without device="),
         (not_implemented, "not implemented"),
     ],
 )

@@ -295,6 +295,26 @@ def ng_result_without_device(f, x, h=1e-5):
     return grad
 
 
+def ng_stack_of_numbers(f, x, h=1e-5):
+    """Stacks torch.tensor(number, dtype=x.dtype) made without device=: on the CPU whatever x's
+    device."""
+    values = []
+    with torch.no_grad():
+        xw = _work_copy(x)
+        for i in range(xw.numel()):
+            e = torch.zeros_like(xw)
+            e.view(-1)[i] = h
+            difference = (float(f(xw + e)) - float(f(xw - e))) / (2 * h)
+            values.append(torch.tensor(difference, dtype=x.dtype))
+    return torch.stack(values).reshape(x.shape)
+
+
+def ng_through_numpy(f, x, h=1e-5):
+    """The differences gathered in a NumPy array: on the CPU whatever x's device."""
+    values = ng_from_a_list(f, x, h).cpu().numpy()
+    return torch.from_numpy(values.copy())
+
+
 def ng_on_cpu(f, x, h=1e-5):
     return ng_reference_like(lambda t: f(t.to(x.device)), x.cpu(), h)
 
@@ -319,6 +339,8 @@ def ng_on_cpu(f, x, h=1e-5):
         (ng_torch_numerical_jacobian, "calls torch.autograd.gradcheck.get_numerical_jacobian"),
         (ng_autograd_under_enable_grad, "without autograd"),
         (ng_result_without_device, "made without device="),
+        (ng_stack_of_numbers, "returned a tensor made without device="),
+        (ng_through_numpy, "calls torch.Tensor.numpy, torch.from_numpy"),
         (not_implemented, "not implemented"),
     ],
 )

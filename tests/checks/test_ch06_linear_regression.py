@@ -1,7 +1,10 @@
 """The ch06 hidden checks pass the reference solutions and fail realistic mistakes."""
 
+import numpy as np
 import pytest
 import torch
+import torch._decomp.decompositions
+import torch._refs.nn.functional
 import torch.nn.functional as F
 from torch import nn
 
@@ -129,9 +132,17 @@ def closed_form_ones_without_device(X, y):
     return theta[:-1], theta[-1]
 
 
+def closed_form_numpy_lstsq(X, y):
+    """np.linalg.lstsq, back with torch.from_numpy: on the CPU whatever X's device."""
+    A = np.concatenate([X.numpy(), np.ones((len(X), 1), dtype=X.numpy().dtype)], axis=1)
+    theta = torch.from_numpy(np.linalg.lstsq(A, y.numpy().reshape(-1), rcond=None)[0])
+    return theta[:-1], theta[-1]
+
+
 @pytest.mark.parametrize(
     ("wrong", "message"),
     [
+        (closed_form_numpy_lstsq, "calls torch.Tensor.numpy, torch.from_numpy"),
         (closed_form_without_bias, "without a bias"),
         (closed_form_bias_inside_w, "last entry is the bias"),
         (closed_form_wrong_system, "not n x n"),
@@ -335,6 +346,18 @@ def huber_aten(y_hat, y, delta=1.0):
     return torch.ops.aten.huber_loss(y_hat, y, 1, delta)  # 1: mean reduction
 
 
+def huber_c_binding(y_hat, y, delta=1.0):
+    return torch._C._nn.huber_loss(y_hat, y, 1, delta)
+
+
+def huber_refs(y_hat, y, delta=1.0):
+    return torch._refs.nn.functional.huber_loss(y_hat, y, delta=delta)
+
+
+def huber_decomposed_smooth_l1(y_hat, y, delta=1.0):
+    return delta * torch._decomp.decompositions.smooth_l1_loss(y_hat, y, 1, delta)
+
+
 def huber_zeros_without_device(y_hat, y, delta=1.0):
     """Fills a loss tensor made without device=: on the CPU when the inputs are on a GPU."""
     r = (y_hat - y).abs()
@@ -374,7 +397,10 @@ def test_huber_boundary_choice_passes():
         (huber_scaled_smooth_l1, "calls torch.nn.functional.smooth_l1_loss"),
         (huber_module, "calls torch.nn.HuberLoss.forward"),
         (huber_smooth_l1_module, "calls torch.nn.SmoothL1Loss.forward"),
-        (huber_aten, "calls torch.ops.aten.huber_loss"),
+        (huber_aten, "calls aten.huber_loss"),
+        (huber_c_binding, "calls aten.huber_loss"),
+        (huber_refs, "calls torch._refs.nn.functional.huber_loss"),
+        (huber_decomposed_smooth_l1, "calls torch._decomp.decompositions.smooth_l1_loss"),
         (huber_zeros_without_device, "made without device="),
         (not_implemented, "not implemented"),
     ],

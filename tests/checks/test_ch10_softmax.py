@@ -1,7 +1,12 @@
 """The ch10 hidden checks pass the reference solutions and fail realistic mistakes."""
 
+import warnings
+
 import pytest
 import torch
+import torch._decomp.decompositions
+import torch._refs
+import torch._refs.nn.functional
 import torch.nn.functional as F
 from torch import nn
 
@@ -123,6 +128,73 @@ def test_softmax_calling_torch_fails(cheat, name):
         check_softmax(cheat)
 
 
+def softmax_by_attention(X):
+    """One query of ones against keys X: the attention weights are softmax(X)."""
+    q = X.shape[-1]
+    ones = torch.ones(*X.shape[:-1], 1, 1, dtype=X.dtype, device=X.device)
+    eye = torch.eye(q, dtype=X.dtype, device=X.device).expand(*X.shape[:-1], q, q)
+    return F.scaled_dot_product_attention(ones, X[..., None], eye)[..., 0, :]
+
+
+def softmax_under_disabled_torch_function(X):
+    with torch._C.DisableTorchFunction():
+        return X.softmax(-1)
+
+
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [
+        (lambda X: torch.ops.aten._softmax(X, -1, False), "aten._softmax"),
+        (lambda X: torch.ops.aten.softmax.int(X, -1), "aten._softmax"),
+        (lambda X: torch._safe_softmax(X, -1), "aten._safe_softmax"),
+        (lambda X: torch.sparse.softmax(X.to_sparse(), -1).to_dense(), "aten._sparse_softmax"),
+        (lambda X: torch._refs.softmax(X, -1), "torch._refs.softmax"),
+        (lambda X: torch._decomp.decompositions._softmax(X, -1, False), "_decomp.decompositions._softmax"),
+        (lambda X: torch.exp(X - torch.logcumsumexp(X, -1)[..., -1:]), "torch.logcumsumexp"),
+        (softmax_by_attention, "scaled_dot_product_attention"),
+        (softmax_under_disabled_torch_function, "aten._softmax"),
+    ],
+    ids=["aten._softmax", "aten.softmax.int", "_safe_softmax", "sparse", "_refs", "_decomp",
+         "logcumsumexp", "attention", "DisableTorchFunction"],
+)
+def test_softmax_calling_torch_by_other_names_fails(cheat, name):
+    with pytest.raises(AssertionError, match=rf"calls .*{name}.*write yourself"):
+        check_softmax(cheat)
+
+
+def test_softmax_scripted_fails():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
+
+        @torch.jit.script
+        def scripted(X: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(X, -1)
+
+    with pytest.raises(AssertionError, match="calls aten._softmax"):
+        check_softmax(scripted)
+
+
+def softmax_via_numpy(X):
+    E = (X - X.amax(dim=-1, keepdim=True)).exp().numpy()
+    return torch.from_numpy(E / E.sum(-1, keepdims=True))
+
+
+def softmax_via_scipy(X):
+    scipy_special = pytest.importorskip("scipy.special")
+    return torch.as_tensor(scipy_special.softmax(X, -1), device=X.device)
+
+
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [(softmax_via_numpy, "torch.Tensor.numpy, torch.from_numpy"),
+     (softmax_via_scipy, "scipy.special.softmax")],
+)  # fmt: skip
+def test_softmax_through_numpy_fails(cheat, name):
+    """A NumPy round trip passes a CPU-only grader's device checks: it is forbidden."""
+    with pytest.raises(AssertionError, match=rf"calls .*{name}"):
+        check_softmax(cheat)
+
+
 def softmax_row_by_row(X):
     rows = [(row - row.max()).exp() for row in X.reshape(-1, X.shape[-1])]
     return torch.stack([row / row.sum() for row in rows]).reshape(X.shape)
@@ -133,7 +205,15 @@ def softmax_float_constant(X):
     return E / torch.sum(E, dim=-1, keepdim=True) * torch.tensor(1.0, dtype=X.dtype)
 
 
-@pytest.mark.parametrize("correct", [softmax_row_by_row, softmax_float_constant])
+def softmax_minus_logsumexp(X):
+    """exp(X - LSE(X)): correct, though float32 rounds X - LSE near +-1000 by up to 6e-5."""
+    m = X.amax(-1, keepdim=True)
+    return torch.exp(X - (m + torch.log(torch.exp(X - m).sum(-1, keepdim=True))))
+
+
+@pytest.mark.parametrize(
+    "correct", [softmax_row_by_row, softmax_float_constant, softmax_minus_logsumexp]
+)
 def test_softmax_correct_variants_pass(correct):
     check_softmax(correct)
 
@@ -231,6 +311,30 @@ def test_cross_entropy_calling_torch_fails(cheat, name):
         check_cross_entropy(cheat)
 
 
+@pytest.mark.parametrize(
+    ("cheat", "name"),
+    [
+        (lambda logits, y: torch._C._nn.cross_entropy_loss(logits, y, None, 1), "aten._log_softmax"),
+        (lambda logits, y: torch._C._nn.nll_loss(log_softmax_by_hand(logits), y, None, 1),
+         "aten.nll_loss_forward"),
+        (lambda logits, y: torch.ops.aten.cross_entropy_loss(logits, y), "aten._log_softmax"),
+        (lambda logits, y: torch.ops.aten.nll_loss(log_softmax_by_hand(logits), y),
+         "aten.nll_loss_forward"),
+        (lambda logits, y: torch._refs.nn.functional.nll_loss(log_softmax_by_hand(logits), y),
+         "torch._refs.nn.functional.nll_loss"),
+        (lambda logits, y: (torch.logcumsumexp(logits, -1)[:, -1] - _picked(logits, y)).mean(),
+         "torch.logcumsumexp"),
+        (lambda logits, y: -_picked(torch.from_numpy(log_softmax_by_hand(logits).detach().numpy()),
+                                    y).mean(), "torch.Tensor.numpy"),
+    ],
+    ids=["_C._nn.cross_entropy_loss", "_C._nn.nll_loss", "aten.cross_entropy_loss",
+         "aten.nll_loss", "_refs nll_loss", "logcumsumexp", "numpy"],
+)  # fmt: skip
+def test_cross_entropy_calling_torch_by_other_names_fails(cheat, name):
+    with pytest.raises(AssertionError, match=rf"calls .*{name}"):
+        check_cross_entropy(cheat)
+
+
 def ce_index_rows_on_cpu(logits, y):
     """torch.arange without device= as an index: CPU index tensors work on a GPU too."""
     return -log_softmax_by_hand(logits)[torch.arange(len(y)), y].mean()
@@ -244,7 +348,17 @@ def ce_one_hot(logits, y):
     return -(log_softmax_by_hand(logits) * F.one_hot(y, logits.shape[-1])).sum(dim=-1).mean()
 
 
-@pytest.mark.parametrize("correct", [ce_index_rows_on_cpu, ce_gather, ce_one_hot])
+def ce_fold_of_logaddexp(logits, y):
+    """The log-sum-exp as a fold of torch.logaddexp over the columns: a building block."""
+    lse = logits[:, 0]
+    for j in range(1, logits.shape[1]):
+        lse = torch.logaddexp(lse, logits[:, j])
+    return (lse - logits.gather(1, y[:, None])[:, 0]).mean()
+
+
+@pytest.mark.parametrize(
+    "correct", [ce_index_rows_on_cpu, ce_gather, ce_one_hot, ce_fold_of_logaddexp]
+)
 def test_cross_entropy_correct_variants_pass(correct):
     check_cross_entropy(correct)
 
