@@ -78,13 +78,25 @@ def run(job: dict) -> dict:
     result["tampered"] = bool(found.get("tampered"))
     result["message"] = "; ".join(grading_notes(found))
 
-    feedback = api.generate_feedback(assignment, student, force=True)
+    feedback = generate_feedback(api, assignment, student)
     produced = course / "feedback" / student / assignment / job["notebook"].replace(".ipynb", ".html")
     if feedback["success"] and produced.is_file():
         shutil.copyfile(produced, job["feedback"])
     else:
         result["message"] = "; ".join(filter(None, [result["message"], "feedback could not be generated"]))
     return finish(result, started)
+
+
+def generate_feedback(api, assignment: str, student: str) -> dict:
+    """nbgrader's ``NbGraderAPI.generate_feedback`` without its override of the template name,
+    which would replace the course's offline template (nbgrader_config.py) with nbgrader's."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log, temp_attrs
+
+    with temp_attrs(api.coursedir, assignment_id=assignment, student_id=student):
+        app = GenerateFeedback(coursedir=api.coursedir, parent=api)
+        app.force = True
+        return capture_log(app)
 
 
 def copy_submission(source: Path, target: Path, limit: int) -> None:

@@ -15,9 +15,11 @@ import nbformat
 import pytest
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 
+from autograder import worker
 from autograder.course import nbgrader_config
 from autograder.preprocessors import FeedbackSummary, RedactHiddenTests
 from tests.notebooks import nbgrader_meta, submission
@@ -89,6 +91,17 @@ def test_navigation_names_each_test_with_its_points(page):
     assert '<a href="#softmax_hidden">softmax_hidden</a> (2 points): score 0' in toc
     assert '<a href="#softmax_visible">softmax_visible</a> (1 point): score 1' in toc
     assert toc.count("<li>") == 6
+
+
+def test_the_worker_renders_with_the_course_template(monkeypatch, tmp_path):
+    """NbGraderAPI.generate_feedback forces nbgrader's template name; the worker must not."""
+    used = []
+    monkeypatch.setattr(GenerateFeedback, "init_notebooks", lambda app: None)
+    monkeypatch.setattr(GenerateFeedback, "convert_notebooks", lambda app: used.append(app.exporter.template_name))
+    config = nbgrader_config()
+    config.CourseDirectory.root = str(tmp_path)
+    worker.generate_feedback(NbGraderAPI(config=config), ASSIGNMENT, "student")
+    assert used == [config.HTMLExporter.template_name]
 
 
 @pytest.mark.slow
