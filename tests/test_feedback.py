@@ -97,7 +97,8 @@ def test_the_worker_renders_with_the_course_template(monkeypatch, tmp_path):
     """NbGraderAPI.generate_feedback forces nbgrader's template name; the worker must not."""
     used = []
     monkeypatch.setattr(GenerateFeedback, "init_notebooks", lambda app: None)
-    monkeypatch.setattr(GenerateFeedback, "convert_notebooks", lambda app: used.append(app.exporter.template_name))
+    record = lambda app: used.append(app.exporter.template_name)  # noqa: E731
+    monkeypatch.setattr(GenerateFeedback, "convert_notebooks", record)
     config = nbgrader_config()
     config.CourseDirectory.root = str(tmp_path)
     worker.generate_feedback(NbGraderAPI(config=config), ASSIGNMENT, "student")
