@@ -3,7 +3,8 @@
 The students' kernels have no network, so a dataset missing from the data root (or corrupt)
 makes every cell that loads it fail, and the scores meaningless. Each source notebook lists the
 datasets it loads in its metadata, ``dlcourse.datasets``: torchvision dataset names as
-``dlcourse.data.image_dataset`` takes them (``[]`` for none).
+``dlcourse.data.image_dataset`` takes them, or the tabular ones of ``dlcourse.tabular``
+(``[]`` for none).
 
 ``python -m autograder.datasets ROOT NAME...`` prints, as JSON, what keeps each dataset from
 loading offline from ROOT (``[]``: all in place). The grader runs it as a process of its own,
@@ -32,8 +33,13 @@ def problems(root: Path, names: list[str]) -> list[str]:
     import torchvision.datasets
     from torchvision.datasets.utils import check_integrity
 
+    from dlcourse import tabular  # CSV files (diabetes, titanic), checked by SHA-256
+
     found = []
     for name in names:
+        if name in tabular.FILES:
+            found += tabular.problems(root, name)
+            continue
         loader = getattr(torchvision.datasets, name, None)
         if not (isinstance(loader, type) and issubclass(loader, torchvision.datasets.MNIST)):
             found.append(f"{name}: not a dataset the grader knows how to check")
@@ -48,6 +54,19 @@ def problems(root: Path, names: list[str]) -> list[str]:
         if bad:
             found.append(f"{name}: {', '.join(bad)} in {raw}")
     return found
+
+
+def fetch_code(names: list[str]) -> str:
+    """Python that downloads the datasets into the data root, for a machine with internet."""
+    from dlcourse import tabular  # only on this error path: dlcourse imports torch
+
+    calls = []
+    for name in names:
+        if name in tabular.FILES:
+            calls += [f"tabular.dataset_file({name!r}, {file!r})" for file in tabular.FILES[name]]
+        else:
+            calls.append(f"data.image_dataset({name!r}, True)")
+    return "from dlcourse import data, tabular; " + "; ".join(calls)
 
 
 def main(argv=None) -> int:

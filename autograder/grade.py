@@ -173,13 +173,12 @@ def check_data(assignment: str, source: Path) -> None:
         raise RuntimeError(f"could not check the datasets in {root}: {run.stderr.strip()[-1000:]}")
     problems = json.loads(run.stdout)
     if problems:
-        fetch = "; ".join(f"data.image_dataset({name!r}, True)" for name in needed)
         raise DataMissing(
             f"{assignment} needs data that is missing or corrupt in the data folder {root} "
-            f"({'; '.join(problems)}). The students' kernels have no network: put torchvision's "
-            f"original files there (README: Data and offline machines), set DLCOURSE_DATA to a "
+            f"({'; '.join(problems)}). The students' kernels have no network: put the original "
+            f"files there (README: Data and offline machines), set DLCOURSE_DATA to a "
             f"folder that has them, or, with internet, download them once: DLCOURSE_DATA={root} "
-            f".venv/bin/python -c \"from dlcourse import data; {fetch}\". Nothing was graded."
+            f".venv/bin/python -c \"{datasets.fetch_code(needed)}\". Nothing was graded."
         )  # fmt: skip
 
 

@@ -97,7 +97,8 @@ def test_outside_the_course_environment_the_command_says_what_to_do(tmp_path):
 def datasets_in_code(notebook: Path) -> set[str]:
     """The datasets a notebook's code loads through dlcourse.data."""
     code = "\n".join(c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code")
-    found = set(re.findall(r"(?:image_dataset|image_tensors|load_image_data)\(\s*[\"'](\w+)[\"']", code))
+    loaders = r"(?:image_dataset|image_tensors|load_image_data|dataset_file)"  # dataset_file: tabular
+    found = set(re.findall(loaders + r"\(\s*[\"'](\w+)[\"']", code))
     if re.search(r"load_fashion_mnist\(", code):
         found.add("FashionMNIST")
     return found
@@ -128,6 +129,13 @@ def test_missing_and_corrupt_archives_are_named(tmp_path, data_root):
     assert unknown == "CIFAR10: not a dataset the grader knows how to check"
 
 
+def test_the_fetch_command_downloads_each_kind_of_dataset():
+    code = datasets.fetch_code(["FashionMNIST", "diabetes"])
+    compile(code, "<fetch>", "exec")
+    assert "data.image_dataset('FashionMNIST', True)" in code
+    assert "tabular.dataset_file('diabetes', 'diabetes.csv.gz')" in code
+
+
 @pytest.mark.slow
 def test_missing_data_stops_grading_before_anything_runs(tmp_path):
     submissions = write_class(tmp_path / "submitted", {"correct": submission(ASSIGNMENT)})
@@ -137,6 +145,7 @@ def test_missing_data_stops_grading_before_anything_runs(tmp_path):
     assert run.returncode == 2, run.stdout + run.stderr
     message = " ".join(run.stderr.split())
     assert "FashionMNIST" in message and str(empty) in message and "Nothing was graded" in message
+    assert datasets.fetch_code(["FashionMNIST"]) in message
     assert not (out / "grades.csv").exists() and "[1/1]" not in run.stdout
 
 
