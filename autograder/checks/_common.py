@@ -25,9 +25,11 @@ import contextlib
 import copy
 import importlib
 import inspect
+import random
 import sys
 import weakref
 
+import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
@@ -439,3 +441,32 @@ def expect_close(actual, expected, what: str, hint: str = "", rtol=1e-5, atol=1e
     if not torch.allclose(actual.to(expected.dtype), expected, rtol=rtol, atol=atol):
         gap = (actual.to(expected.dtype) - expected).abs().max().item()
         raise AssertionError(f"{what}: wrong values (largest difference {gap:.3g}). {hint}".strip())
+
+
+# -- the global random state (torch, Python, NumPy) -----------------------------------------
+# For exercises that take a generator: the check saves and restores the state around the
+# student's code, and tells whether the code reseeded or drew from the global generators.
+
+
+def global_rng_state():
+    return torch.get_rng_state(), random.getstate(), np.random.get_state()
+
+
+def set_global_rng_state(state) -> None:
+    torch.set_rng_state(state[0])
+    random.setstate(state[1])
+    np.random.set_state(state[2])
+
+
+def reseed_globally(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def same_global_rng_state(before, after) -> bool:
+    numpy_same = all(
+        np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
+        for a, b in zip(before[2], after[2], strict=True)
+    )
+    return torch.equal(before[0], after[0]) and before[1] == after[1] and numpy_same

@@ -1,7 +1,6 @@
 """Hidden checks for ch08_multi_input: DiabetesDataset and split_dataset."""
 
 import gzip
-import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,7 +9,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from autograder.checks._common import call
+from autograder.checks._common import (
+    call,
+    global_rng_state,
+    reseed_globally,
+    same_global_rng_state,
+    set_global_rng_state,
+)
 
 NUM_ROWS, NUM_FEATURES = 759, 8
 
@@ -320,28 +325,12 @@ def _check_partition(split_dataset, n, fraction, seed):
     return set(val)
 
 
-def _global_rng_state():
-    return torch.get_rng_state(), random.getstate(), np.random.get_state()
-
-
-def _set_global_rng_state(state):
-    torch.set_rng_state(state[0])
-    random.setstate(state[1])
-    np.random.set_state(state[2])
-
-
-def _reseed_globally(seed):
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
 def check_split_dataset(split_dataset):
-    saved = _global_rng_state()
+    saved = global_rng_state()
     try:
         _check_split_dataset(split_dataset)
     finally:
-        _set_global_rng_state(saved)
+        set_global_rng_state(saved)
 
 
 def _check_split_dataset(split_dataset):
@@ -385,9 +374,9 @@ def _check_split_dataset(split_dataset):
 
     # Reproducible with the generator, whatever the global random state.
     what = "split_dataset called twice with generators of the same seed"
-    _reseed_globally(1)
+    reseed_globally(1)
     first = _split(split_dataset, 100, 0.2, 85, what)
-    _reseed_globally(2)
+    reseed_globally(2)
     second = _split(split_dataset, 100, 0.2, 85, what)
     if set(first[1]) != set(second[1]):
         raise AssertionError(
@@ -397,15 +386,11 @@ def _check_split_dataset(split_dataset):
             "random.shuffle or np.random"
         )
     # ... drawn from the generator alone: the global random state is neither reseeded nor used.
-    _reseed_globally(3)
-    before = _global_rng_state()
+    reseed_globally(3)
+    before = global_rng_state()
     _split(split_dataset, 100, 0.2, 85, "split_dataset")
-    after = _global_rng_state()
-    numpy_same = all(
-        np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
-        for a, b in zip(before[2], after[2], strict=True)
-    )
-    if not (torch.equal(before[0], after[0]) and before[1] == after[1] and numpy_same):
+    after = global_rng_state()
+    if not same_global_rng_state(before, after):
         raise AssertionError(
             "split_dataset changed the global random state (torch.manual_seed, random.seed or "
             "np.random.seed inside, or a draw from the global generators). Draw the permutation "

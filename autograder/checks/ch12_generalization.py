@@ -1,12 +1,17 @@
 """Hidden checks for ch12_generalization: train_val_test_split and k_fold_indices."""
 
 import math
-import random
 
 import numpy as np
 import torch
 
-from autograder.checks._common import call
+from autograder.checks._common import (
+    call,
+    global_rng_state,
+    reseed_globally,
+    same_global_rng_state,
+    set_global_rng_state,
+)
 
 PARTS = ("idx_train", "idx_val", "idx_test")
 
@@ -57,30 +62,6 @@ def _indices(t, name, n, what) -> list[int]:
         "examples are 0, 1, ..., n - 1"
     )
     return values
-
-
-def _global_rng_state():
-    return torch.get_rng_state(), random.getstate(), np.random.get_state()
-
-
-def _set_global_rng_state(state):
-    torch.set_rng_state(state[0])
-    random.setstate(state[1])
-    np.random.set_state(state[2])
-
-
-def _reseed_globally(seed):
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def _same_global_state(before, after) -> bool:
-    numpy_same = all(
-        np.array_equal(a, b) if isinstance(a, np.ndarray) else a == b
-        for a, b in zip(before[2], after[2], strict=True)
-    )
-    return torch.equal(before[0], after[0]) and before[1] == after[1] and numpy_same
 
 
 def _unlikely_block(n, size) -> bool:
@@ -250,11 +231,11 @@ def _check_value_errors(fn):
 
 
 def check_train_val_test_split(train_val_test_split):
-    saved = _global_rng_state()
+    saved = global_rng_state()
     try:
         _check_train_val_test_split(train_val_test_split)
     finally:
-        _set_global_rng_state(saved)
+        set_global_rng_state(saved)
 
 
 def _check_train_val_test_split(fn):
@@ -292,9 +273,9 @@ def _check_train_val_test_split(fn):
 
     # Reproducible with the generator, whatever the global random state.
     what = "train_val_test_split(100, (0.7, 0.2, 0.1)) with generators of the same seed"
-    _reseed_globally(1)
+    reseed_globally(1)
     _, first = _split(fn, 100, (0.7, 0.2, 0.1), 129, what)
-    _reseed_globally(2)
+    reseed_globally(2)
     _, second = _split(fn, 100, (0.7, 0.2, 0.1), 129, what)
     if not all(torch.equal(a, b) for a, b in zip(first, second, strict=True)):
         raise AssertionError(
@@ -304,10 +285,10 @@ def _check_train_val_test_split(fn):
             "random.shuffle or np.random"
         )
     # ... drawn from the generator alone: the global random state is neither reseeded nor used.
-    _reseed_globally(3)
-    before = _global_rng_state()
+    reseed_globally(3)
+    before = global_rng_state()
     _split(fn, 100, (0.7, 0.2, 0.1), 129, "train_val_test_split(100, (0.7, 0.2, 0.1))")
-    if not _same_global_state(before, _global_rng_state()):
+    if not same_global_rng_state(before, global_rng_state()):
         raise AssertionError(
             "train_val_test_split changed the global random state (torch.manual_seed, random.seed "
             "or np.random.seed inside, or a draw from the global generators). Draw the "
@@ -448,11 +429,11 @@ def _check_folds(fn, n, k):
 
 
 def check_k_fold_indices(k_fold_indices):
-    saved = _global_rng_state()
+    saved = global_rng_state()
     try:
         _check_k_fold_indices(k_fold_indices)
     finally:
-        _set_global_rng_state(saved)
+        set_global_rng_state(saved)
 
 
 def _check_k_fold_indices(fn):
@@ -475,9 +456,9 @@ def _check_k_fold_indices(fn):
         _check_folds(fn, n, k)
 
     # The folds depend on n, k and i alone: no randomness, global or otherwise.
-    _reseed_globally(4)
+    reseed_globally(4)
     first = _fold(fn, 50, 5, 2)
-    _reseed_globally(5)
+    reseed_globally(5)
     assert _fold(fn, 50, 5, 2) == first, (
         "k_fold_indices(50, 5, 2) differs between two calls: the folds are fixed slices of "
         "0..n-1; shuffling is the caller's job"
